@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# nydusfs top-level Makefile.
+#
+#   make            install missing Debian packages, build every program
+#                   into build/bin/ (the sanitizer build into build/san/bin/)
+#   make check      run every test (tests/run.sh); ends "N passed, N failed"
+#   make bench      run the benchmarks (bench/)
+#   make install    install the programs under $(PREFIX) (default /usr/local)
+#   make modules    build kernel/nydusfs.ko (the top-level Kbuild)
+
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= gcc
+PKGS := libarchive libzstd liblz4 libcrypto jansson
+
+WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = $(CFLAGS) $(EXTRA_CFLAGS) $(WARN) -std=gnu11 -pthread \
+	     -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Iuapi \
+	     $(shell pkg-config --cflags $(PKGS))
+LDLIBS = $(shell pkg-config --libs $(PKGS)) -pthread
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+NYDUSFS_SRCS := $(wildcard tools/nydusfs/*.c)
+NYDUSFS_OBJS := $(NYDUSFS_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_PROGS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+LIBNYDUSFS := $(BUILD)/libnydusfs.a
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	     -fno-sanitize-recover=all
+
+.PHONY: all deps programs san fuzz check bench install modules clean
+all: deps
+	$(MAKE) programs
+	$(MAKE) san
+
+deps: $(BUILD)/.deps-ok
+$(BUILD)/.deps-ok: scripts/install-deps.sh
+	scripts/install-deps.sh
+	@mkdir -p $(@D) && touch $@
+
+programs: $(BUILD)/bin/nydusfs $(TEST_PROGS)
+
+san:
+	$(MAKE) BUILD=build/san EXTRA_CFLAGS="$(SAN_FLAGS)" \
+		LDFLAGS="$(SAN_FLAGS)" programs
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBNYDUSFS): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/nydusfs: $(NYDUSFS_OBJS) $(LIBNYDUSFS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBNYDUSFS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz: deps
+	$(MAKE) -C fuzz
+
+check: all fuzz
+	tests/run.sh
+
+bench: all
+	bench/run.sh
+
+install: all
+	install -D -m 0755 $(BUILD)/bin/nydusfs $(DESTDIR)$(PREFIX)/bin/nydusfs
+	install -D -m 0644 Documentation/nydusfs.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/nydusfs.1
+
+modules:
+	$(MAKE) -C /lib/modules/$$(uname -r)/build M=$(CURDIR) modules
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

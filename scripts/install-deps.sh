@@ -1,0 +1,52 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install the Debian 12 packages nydusfs needs to build and test.
+# Idempotent: it installs only what is missing, and does nothing (quickly)
+# when everything is present.  Needs root when something is missing.
+#
+# Why each package is here:
+#   build-essential pkg-config    the C toolchain
+#   libarchive-dev                 reading tar, tar+gzip, tar+zstd layers
+#   libzstd-dev liblz4-dev         chunk compressors
+#   libssl-dev                     sha256 (OpenSSL EVP), later TLS
+#   libjansson-dev                 JSON: OCI index/manifest, inspect --json
+#   clang libclang-rt-14-dev       libFuzzer and sanitizer runtimes
+#   attr                           getfattr/setfattr in tests
+#   zstd gzip                      making compressed test layers
+#   umoci skopeo                   real OCI image layouts in tests
+#   debootstrap                    a real OS tree for tests and benchmarks
+#   erofs-utils                    mkfs.erofs, the peer in the benchmark
+#   e2fsprogs cpio busybox-static qemu-system-x86 linux-headers-cloud-amd64
+#   sparse                         kernel module build and QEMU guest tests
+set -eu
+
+PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
+libssl-dev libjansson-dev clang libclang-rt-14-dev attr zstd gzip umoci skopeo
+debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
+linux-headers-cloud-amd64 sparse"
+
+missing=""
+for pkg in $PACKAGES; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	case "$status" in
+	*" installed") ;;
+	*) missing="$missing $pkg" ;;
+	esac
+done
+
+if [ -z "$missing" ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing" >&2
+	echo "install-deps: run as root (or: apt-get install$missing)" >&2
+	exit 1
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
