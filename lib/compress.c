@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <pthread.h>
 #include <string.h>
 
 #include <lz4.h>
@@ -35,10 +36,64 @@ static int compress_lz4(int level, const void *src, size_t len, void *dst,
 	return 0;
 }
 
+/* One zstd context per thread, freed when the thread exits. */
+static pthread_key_t zstd_cctx_key, zstd_dctx_key;
+static pthread_once_t zstd_keys_once = PTHREAD_ONCE_INIT;
+
+static void free_cctx(void *p)
+{
+	ZSTD_freeCCtx(p);
+}
+
+static void free_dctx(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void zstd_keys_init(void)
+{
+	pthread_key_create(&zstd_cctx_key, free_cctx);
+	pthread_key_create(&zstd_dctx_key, free_dctx);
+}
+
+static ZSTD_CCtx *zstd_cctx(void)
+{
+	ZSTD_CCtx *cctx;
+
+	pthread_once(&zstd_keys_once, zstd_keys_init);
+	cctx = pthread_getspecific(zstd_cctx_key);
+	if (!cctx) {
+		cctx = ZSTD_createCCtx();
+		if (cctx)
+			pthread_setspecific(zstd_cctx_key, cctx);
+	}
+	return cctx;
+}
+
+static ZSTD_DCtx *zstd_dctx(void)
+{
+	ZSTD_DCtx *dctx;
+
+	pthread_once(&zstd_keys_once, zstd_keys_init);
+	dctx = pthread_getspecific(zstd_dctx_key);
+	if (!dctx) {
+		dctx = ZSTD_createDCtx();
+		if (dctx)
+			pthread_setspecific(zstd_dctx_key, dctx);
+	}
+	return dctx;
+}
+
 static int compress_zstd(int level, const void *src, size_t len, void *dst,
 			 size_t dst_cap, size_t *out_len)
 {
-	size_t ret = ZSTD_compress(dst, dst_cap, src, len, level ? level : 3);
+	ZSTD_CCtx *cctx = zstd_cctx();
+	size_t ret;
+
+	if (!cctx)
+		return -ENOMEM;
+	ret = ZSTD_compressCCtx(cctx, dst, dst_cap, src, len,
+				level ? level : 3);
 
 	if (ZSTD_isError(ret))
 		return -ENOSPC;
@@ -82,7 +137,9 @@ int nydusfs_decompress(unsigned int compressor, const void *src, size_t len,
 		ret = LZ4_decompress_safe(src, dst, len, out_len);
 		return ret == (int)out_len ? 0 : -EFSCORRUPTED;
 	case NYDUSFS_COMPR_ZSTD:
-		zret = ZSTD_decompress(dst, out_len, src, len);
+		if (!zstd_dctx())
+			return -ENOMEM;
+		zret = ZSTD_decompressDCtx(zstd_dctx(), dst, out_len, src, len);
 		if (ZSTD_isError(zret) || zret != out_len)
 			return -EFSCORRUPTED;
 		return 0;
