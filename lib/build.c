@@ -150,8 +150,9 @@ static int assign_nids(struct builder *b)
 		dir = b->nodes[head];
 		if (!S_ISDIR(dir->mode))
 			continue;
-		qsort(dir->children, dir->child_count,
-		      sizeof(*dir->children), dentry_cmp);
+		if (dir->child_count)
+			qsort(dir->children, dir->child_count,
+			      sizeof(*dir->children), dentry_cmp);
 		dir->nlink = 2;
 		for (i = 0; !err && i < dir->child_count; i++) {
 			child = dir->children[i].node;
@@ -434,8 +435,9 @@ static int emit_xattrs(struct builder *b, struct nydusfs_node *node,
 	size_t nlen;
 	int err;
 
-	qsort(node->xattrs, node->xattr_count, sizeof(*node->xattrs),
-	      xattr_cmp);
+	if (node->xattr_count)
+		qsort(node->xattrs, node->xattr_count, sizeof(*node->xattrs),
+		      xattr_cmp);
 	di->xattr_index = cpu_to_le32(rx->len / sizeof(*dx));
 	di->xattr_count = cpu_to_le32(node->xattr_count);
 	for (i = 0; i < node->xattr_count; i++) {

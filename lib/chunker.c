@@ -76,10 +76,10 @@ static int job_open(struct chunker *c, const struct nydusfs_node *node,
 		return 0;
 	}
 	*base = 0;
-	*fd = open(node->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	*fd = nydusfs_open_path(node->src_path, O_RDONLY | O_NOFOLLOW);
 	if (*fd < 0) {
-		nydusfs_err("%s: %s", node->src_path, strerror(errno));
-		return -errno;
+		nydusfs_err("%s: %s", node->src_path, strerror(-*fd));
+		return *fd;
 	}
 	return 0;
 }

@@ -19,12 +19,15 @@
 #   erofs-utils                    mkfs.erofs, the peer in the benchmark
 #   e2fsprogs cpio busybox-static qemu-system-x86 linux-headers-cloud-amd64
 #   sparse                         kernel module build and QEMU guest tests
+#   jq                             tests: read inspect --json, OCI manifests
+#   python3                        tests: mktree, hostile tarballs, corrupt
+#                                  bootstraps, the reverse-order tree copy
 set -eu
 
 PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
 libssl-dev libjansson-dev clang libclang-rt-14-dev attr zstd gzip umoci skopeo
 debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
-linux-headers-cloud-amd64 sparse"
+linux-headers-cloud-amd64 sparse jq python3"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -27,6 +27,7 @@
 struct nydusfs_image {
 	uint8_t *buf;
 	size_t size;
+	char *label;		/* the path, or "<memory>": prefixes messages */
 	const struct nydusfs_super_block *sb;
 	uint32_t chunk_size;
 
@@ -48,6 +49,9 @@ struct nydusfs_image {
 	uint64_t prefetch_count;
 };
 
+/* The largest bootstrap a reader accepts (counts stay far below 2^32). */
+#define NYDUSFS_IMAGE_MAX_SIZE	(4ULL << 30)
+
 /* Flags for nydusfs_image_open_mem(). */
 #define NYDUSFS_IMAGE_NO_CSUM	0x1	/* skip the superblock checksum (fuzzing) */
 
@@ -56,6 +60,13 @@ int nydusfs_image_open(const char *path, struct nydusfs_image **out);
 int nydusfs_image_open_mem(const void *buf, size_t len, unsigned int flags,
 			   struct nydusfs_image **out);
 void nydusfs_image_close(struct nydusfs_image *img);
+
+/*
+ * Log "<label>: <message>" as an error and return -EFSCORRUPTED: how the
+ * reader and the checker report every problem they find.
+ */
+int nydusfs_image_corrupt(const struct nydusfs_image *img, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Checked accessors: each validates what it hands out. */
 int nydusfs_image_inode(const struct nydusfs_image *img, uint32_t nid,
