@@ -1,18 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What differs between the kernels nydusfs builds against: 6.1 (Debian 12)
- * and 6.12.  Everything else in kernel/ uses one spelling.
+ * and 6.12.  kernel/Kbuild looks for each feature in the kernel headers
+ * and defines NYDUSFS_HAVE_*; everything else in kernel/ uses one spelling.
  */
 #ifndef __NYDUSFS_COMPAT_H
 #define __NYDUSFS_COMPAT_H
 
-#include <linux/version.h>
 #include <linux/fs.h>
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
-/* 6.7: s_xattr became an array of const pointers; timestamp accessors */
-#define NYDUSFS_XATTR_CONST	const
-
+#ifdef NYDUSFS_HAVE_INODE_TIME_ACCESSORS	/* 6.7 */
 static inline void nydusfs_set_inode_time(struct inode *inode,
 					  struct timespec64 ts)
 {
@@ -21,8 +18,6 @@ static inline void nydusfs_set_inode_time(struct inode *inode,
 	inode_set_ctime_to_ts(inode, ts);
 }
 #else
-#define NYDUSFS_XATTR_CONST
-
 static inline void nydusfs_set_inode_time(struct inode *inode,
 					  struct timespec64 ts)
 {
@@ -32,7 +27,13 @@ static inline void nydusfs_set_inode_time(struct inode *inode,
 }
 #endif
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#ifdef NYDUSFS_HAVE_CONST_XATTR_HANDLERS	/* 6.7 */
+#define NYDUSFS_XATTR_CONST	const
+#else
+#define NYDUSFS_XATTR_CONST
+#endif
+
+#ifdef NYDUSFS_HAVE_FILEMAP_SPLICE_READ		/* 6.5 */
 #define nydusfs_splice_read	filemap_splice_read
 #else
 #define nydusfs_splice_read	generic_file_splice_read

@@ -19,9 +19,10 @@ static void nydusfs_inode_init_once(void *ptr)
 int nydusfs_init_inodecache(void)
 {
 	nydusfs_inode_cachep = kmem_cache_create("nydusfs_inode",
-			sizeof(struct nydusfs_inode_info), 0,
-			SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT,
-			nydusfs_inode_init_once);
+						 sizeof(struct nydusfs_inode_info),
+						 0, SLAB_RECLAIM_ACCOUNT |
+						 SLAB_ACCOUNT,
+						 nydusfs_inode_init_once);
 	return nydusfs_inode_cachep ? 0 : -ENOMEM;
 }
 
@@ -67,22 +68,22 @@ static const char *nydusfs_check_layout(struct super_block *sb,
 	struct nydusfs_sb_info *sbi = NYDUSFS_SB(sb);
 	u64 size = le64_to_cpu(di->size), data = le64_to_cpu(di->data);
 	u32 count = le32_to_cpu(di->data_count);
+	u64 nrefs = nydusfs_region_count(sbi, NYDUSFS_REGION_CHUNK_REFS,
+					 sizeof(struct nydusfs_chunk_ref));
+	u64 ndirents = nydusfs_region_count(sbi, NYDUSFS_REGION_DIRENTS,
+					    sizeof(struct nydusfs_dirent));
 
 	switch (le16_to_cpu(di->mode) & S_IFMT) {
 	case S_IFREG:
 		if (count != DIV_ROUND_UP_ULL(size, 1ULL << sbi->chunkszbits))
 			return "slot count does not match the size";
-		if (nydusfs_range_bad(data, count,
-				nydusfs_region_count(sbi, NYDUSFS_REGION_CHUNK_REFS,
-					sizeof(struct nydusfs_chunk_ref))))
+		if (nydusfs_range_bad(data, count, nrefs))
 			return "chunk slots out of bounds";
 		return NULL;
 	case S_IFDIR:
 		if (size != (u64)count * sizeof(struct nydusfs_dirent))
 			return "directory size does not match its entries";
-		if (nydusfs_range_bad(data, count,
-				nydusfs_region_count(sbi, NYDUSFS_REGION_DIRENTS,
-					sizeof(struct nydusfs_dirent))))
+		if (nydusfs_range_bad(data, count, ndirents))
 			return "directory entries out of bounds";
 		if (le32_to_cpu(di->parent_nid) >= sbi->inode_count)
 			return "parent out of bounds";

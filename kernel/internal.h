@@ -241,6 +241,7 @@ int nydusfs_map_slot(struct inode *inode, struct nydusfs_buf *buf, u64 slot,
 /* blob.c */
 struct nydusfs_object *nydusfs_object_get(const struct nydusfs_blob *db);
 void nydusfs_object_put(struct nydusfs_object *obj);
+struct file *nydusfs_object_cache(struct nydusfs_object *obj);
 bool nydusfs_chunk_present(struct nydusfs_object *obj, u32 chunk);
 int nydusfs_object_fetch(struct nydusfs_object *obj,
 			 const struct nydusfs_map *map, u32 flags,

@@ -25,12 +25,12 @@ void nydusfs_err(struct super_block *sb, const char *fmt, ...)
 	va_end(args);
 }
 
-enum { Opt_timeout, Opt_verify, Opt_digest };
+enum { NYDUSFS_OPT_TIMEOUT, NYDUSFS_OPT_VERIFY, NYDUSFS_OPT_DIGEST };
 
 static const struct fs_parameter_spec nydusfs_fs_parameters[] = {
-	fsparam_u32("timeout", Opt_timeout),
-	fsparam_flag("verify", Opt_verify),
-	fsparam_string("digest", Opt_digest),
+	fsparam_u32("timeout", NYDUSFS_OPT_TIMEOUT),
+	fsparam_flag("verify", NYDUSFS_OPT_VERIFY),
+	fsparam_string("digest", NYDUSFS_OPT_DIGEST),
 	{}
 };
 
@@ -46,16 +46,16 @@ static int nydusfs_parse_param(struct fs_context *fc,
 	if (token < 0)
 		return token;
 	switch (token) {
-	case Opt_timeout:
+	case NYDUSFS_OPT_TIMEOUT:
 		if (!result.uint_32 || result.uint_32 > NYDUSFS_MAX_TIMEOUT)
 			return invalfc(fc, "timeout: 1 to %u seconds",
 				       NYDUSFS_MAX_TIMEOUT);
 		opt->timeout = result.uint_32;
 		break;
-	case Opt_verify:
+	case NYDUSFS_OPT_VERIFY:
 		opt->verify = true;
 		break;
-	case Opt_digest:
+	case NYDUSFS_OPT_DIGEST:
 		hex = param->string;
 		if (strncmp(hex, "sha256:", 7) ||
 		    strlen(hex + 7) != 2 * NYDUSFS_DIGEST_SIZE ||
@@ -209,7 +209,7 @@ static int nydusfs_check_sb_fields(struct super_block *sb,
 static int nydusfs_read_super(struct super_block *sb)
 {
 	struct nydusfs_sb_info *sbi = NYDUSFS_SB(sb);
-	u64 size = i_size_read(file_inode(sbi->bootstrap));
+	u64 size = i_size_read(sbi->bootstrap->f_mapping->host);
 	struct nydusfs_buf buf = {};
 	struct nydusfs_super_block dsb;
 	u32 sum;
@@ -315,7 +315,7 @@ static int nydusfs_check_digest(struct super_block *sb)
 {
 	struct nydusfs_sb_info *sbi = NYDUSFS_SB(sb);
 	struct file *file = sbi->bootstrap;
-	u64 size = i_size_read(file_inode(file));
+	u64 size = i_size_read(file->f_mapping->host);
 	SHASH_DESC_ON_STACK(desc, sbi->sha256);
 	u8 out[NYDUSFS_DIGEST_SIZE];
 	u64 pos;
@@ -371,7 +371,8 @@ static int nydusfs_open_bootstrap(struct super_block *sb,
 	if ((!S_ISREG(mode) && !S_ISBLK(mode)) ||
 	    !file->f_mapping->a_ops->read_folio) {
 		fput(file);
-		return invalfc(fc, "%s: not a regular file", fc->source);
+		return invalfc(fc, "%s: not a regular file or block device",
+			       fc->source);
 	}
 	/* what was checked at mount must not change under us */
 	err = deny_write_access(file);

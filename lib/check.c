@@ -42,6 +42,7 @@ struct checker {
 	uint64_t *numbered;		/* met in breadth-first order */
 	uint32_t next_nid;
 	bool order_reported;
+	bool bad_inodes;		/* some inode failed: its ranges are unknown */
 	uint64_t *used_dirents, *used_xattrs, *used_refs;
 	uint64_t *bad_blobs;
 };
@@ -160,7 +161,7 @@ static int compare_digest(struct checker *c, uint32_t nid,
 static int check_padding(struct checker *c)
 {
 	const struct nydusfs_image *img = c->img;
-	uint64_t end = NYDUSFS_SB_SIZE, off, size;
+	uint64_t end, off, size;
 	unsigned int i;
 	int err;
 
@@ -560,6 +561,7 @@ static int check_one_inode(struct checker *c, uint32_t nid)
 	err = nydusfs_image_inode(c->img, nid, &di);
 	if (err) {
 		nydusfs_set_bit(c->bad, nid);
+		c->bad_inodes = true;
 		return accessor_failed(c, err);
 	}
 	mode = le16_to_cpu(di->mode);
@@ -626,6 +628,8 @@ static int check_unused(struct checker *c, const uint64_t *map,
 {
 	uint64_t i, unused = 0, first = 0;
 
+	if (c->bad_inodes)
+		return 0;	/* the bad inode's own entries would show up */
 	for (i = 0; i < count; i++) {
 		if (nydusfs_test_bit(map, i))
 			continue;

@@ -361,7 +361,8 @@ static int read_names(int fd, char ***out, size_t *count)
 		free_names(names, n);
 		return err;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	*out = names;
 	*count = n;
 	return 0;

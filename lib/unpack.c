@@ -71,6 +71,7 @@ struct unpacker {
 	struct cache_ent cache[CACHE_MAX];
 	unsigned int cache_slots;
 	uint64_t tick;
+	bool warned_owner;
 };
 
 static int fail(struct unpacker *u, const char *path, const char *what, int err)
@@ -306,6 +307,19 @@ static int set_xattrs(struct unpacker *u, const struct nydusfs_walk_entry *e,
 	return 0;
 }
 
+/* Not root: keep going with our own uid, and say so once. */
+static int chown_failed(struct unpacker *u, const char *path, const char *what)
+{
+	int err = -errno;
+
+	if (err != -EPERM || !geteuid())
+		return fail(u, path, what, err);
+	if (!u->warned_owner)
+		nydusfs_warn("unpack: not running as root: owners are not restored");
+	u->warned_owner = true;
+	return 0;
+}
+
 static void entry_times(const struct nydusfs_inode *di, struct timespec ts[2])
 {
 	ts[1].tv_sec = (int64_t)le64_to_cpu(di->mtime);
@@ -321,8 +335,11 @@ static int set_attrs_fd(struct unpacker *u, const struct nydusfs_walk_entry *e,
 	struct timespec ts[2];
 	int err;
 
-	if (fchown(fd, le32_to_cpu(di->uid), le32_to_cpu(di->gid)))
-		return fail(u, e->path, "fchown", -errno);
+	if (fchown(fd, le32_to_cpu(di->uid), le32_to_cpu(di->gid))) {
+		err = chown_failed(u, e->path, "fchown");
+		if (err)
+			return err;
+	}
 	if (fchmod(fd, le16_to_cpu(di->mode) & 07777))
 		return fail(u, e->path, "fchmod", -errno);
 	err = set_xattrs(u, e, fd, NULL);
@@ -345,8 +362,11 @@ static int set_attrs_at(struct unpacker *u, const struct nydusfs_walk_entry *e,
 	int err;
 
 	if (fchownat(dirfd, name, le32_to_cpu(di->uid), le32_to_cpu(di->gid),
-		     AT_SYMLINK_NOFOLLOW))
-		return fail(u, e->path, "fchownat", -errno);
+		     AT_SYMLINK_NOFOLLOW)) {
+		err = chown_failed(u, e->path, "fchownat");
+		if (err)
+			return err;
+	}
 	/* Just made by mknodat(), so not a symlink: fchmodat may follow. */
 	if (!S_ISLNK(mode) && fchmodat(dirfd, name, mode & 07777, 0))
 		return fail(u, e->path, "fchmodat", -errno);
@@ -625,11 +645,13 @@ static int unpacker_init(struct unpacker *u)
 	u->stage_fd = -1;
 	u->blob_dir_fd = -1;
 	u->blob_fds = malloc((u->img->blob_count + 1) * sizeof(int));
-	u->staged = calloc(u->img->inode_count / 64 + 1, sizeof(uint64_t));
-	if (!u->blob_fds || !u->staged)
+	if (!u->blob_fds)
 		return -ENOMEM;
 	for (i = 0; i < u->img->blob_count; i++)
 		u->blob_fds[i] = -1;
+	u->staged = calloc(u->img->inode_count / 64 + 1, sizeof(uint64_t));
+	if (!u->staged)
+		return -ENOMEM;
 	u->cache_slots = CACHE_BYTES / u->img->chunk_size;
 	if (u->cache_slots > CACHE_MAX)
 		u->cache_slots = CACHE_MAX;
@@ -689,6 +711,7 @@ static int rm_step(int fd, char **sub)
 	int dfd, err = 0;
 
 	*sub = NULL;
+	fchmod(fd, 0700);	/* unpack may have made it read-only */
 	dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;

@@ -19,6 +19,7 @@
 #   erofs-utils                    mkfs.erofs, the peer in the benchmark
 #   e2fsprogs cpio busybox-static qemu-system-x86 linux-headers-cloud-amd64
 #   sparse                         kernel module build and QEMU guest tests
+#   xz-utils                       tools/vm-run: Debian 6.12 kernel modules are .ko.xz
 #   jq                             tests: read inspect --json, OCI manifests
 #   python3                        tests: mktree, hostile tarballs, corrupt
 #                                  bootstraps, the reverse-order tree copy
@@ -27,7 +28,7 @@ set -eu
 PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
 libssl-dev libjansson-dev clang libclang-rt-14-dev attr zstd gzip umoci skopeo
 debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
-linux-headers-cloud-amd64 sparse jq python3"
+linux-headers-cloud-amd64 sparse jq python3 xz-utils"
 
 missing=""
 for pkg in $PACKAGES; do

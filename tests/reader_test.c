@@ -503,6 +503,8 @@ static struct tnode *base_tree(void)
 	tadd(root, "a", a);
 	n = tnew(S_IFCHR | 0600);
 	n->rdev = 0x103;	/* 1:3 */
+	n->nx = 1;
+	n->x[0].name = "trusted.dev", n->x[0].val = "\1\2", n->x[0].len = 2;
 	tadd(root, "dev", n);
 	tadd(root, "file", file);
 	n = tnew(S_IFLNK | 0777);
@@ -820,19 +822,22 @@ static void mtime_nsec(struct model *m) { INO(m, 2).mtime_nsec = cpu_to_le32(100
 static void inode_reserved(struct model *m) { INO(m, 2).reserved[5] = 1; }
 static void inode_reserved0(struct model *m) { INO(m, 2).reserved0 = cpu_to_le16(1); }
 static void nondir_parent(struct model *m) { INO(m, 2).parent_nid = cpu_to_le32(1); }
+/* The first xattr of /file (nid 3): "user.a"; the second is "user.b". */
+#define FX(m)	((m)->xattrs[le32_to_cpu(INO(m, 3).xattr_index)])
+
 static void xattr_unsorted(struct model *m)
 {
-	struct nydusfs_xattr t = m->xattrs[0];
+	struct nydusfs_xattr t = FX(m);
 
-	m->xattrs[0] = m->xattrs[1];
-	m->xattrs[1] = t;
+	FX(m) = (&FX(m))[1];
+	(&FX(m))[1] = t;
 }
-static void xattr_range(struct model *m) { INO(m, 3).xattr_index = cpu_to_le32(1); }
+static void xattr_range(struct model *m) { INO(m, 3).xattr_index = cpu_to_le32(m->nxattrs - 1); }
 static void xattr_huge(struct model *m) { INO(m, 3).xattr_index = cpu_to_le32(0xffffffff); INO(m, 3).xattr_count = cpu_to_le32(0xffffffff); }
-static void xattr_value_oob(struct model *m) { m->xattrs[0].value_len = cpu_to_le32(60000); }
-static void xattr_value_long(struct model *m) { m->xattrs[0].value_len = cpu_to_le32(65537); }
-static void xattr_name_nul(struct model *m) { m->xattrs[0].name_len = 8; }
-static void xattr_namespace(struct model *m) { m->strings[le32_to_cpu(m->xattrs[0].name_off)] = 'x'; }
+static void xattr_value_oob(struct model *m) { FX(m).value_len = cpu_to_le32(60000); }
+static void xattr_value_long(struct model *m) { FX(m).value_len = cpu_to_le32(65537); }
+static void xattr_name_nul(struct model *m) { FX(m).name_len = 8; }
+static void xattr_namespace(struct model *m) { m->strings[le32_to_cpu(FX(m).name_off)] = 'x'; }
 static void xattr_shared(struct model *m) { INO(m, 2).xattr_index = INO(m, 3).xattr_index; INO(m, 2).xattr_count = cpu_to_le32(1); }
 static void unreachable(struct model *m)
 {
@@ -1129,6 +1134,9 @@ static void check_unpacked(const char *d)
 	result(!lstat(p, &st) && S_ISCHR(st.st_mode) &&
 	       st.st_rdev == makedev(1, 3), "unpack: char device", "mode 0%o",
 	       st.st_mode);
+	n = lgetxattr(p, "trusted.dev", buf, sizeof(buf));
+	result(n == 2 && !memcmp(buf, "\1\2", 2), "unpack: xattr on a device",
+	       "n %zd", n);
 	snprintf(p, sizeof(p), "%s/z/fifo", d);
 	result(!lstat(p, &st) && S_ISFIFO(st.st_mode), "unpack: fifo", "mode 0%o",
 	       st.st_mode);

@@ -13,7 +13,8 @@
 #   -l        list the tests and exit
 #   -k        keep each test's temporary directory (KEEP_TMP=1)
 #
-# Logs go to build/test-logs/<name>.log.  Host tests run against the
+# Logs go to build/test-logs/<name>.log ($TEST_LOGDIR), the fuzzer's seed
+# corpus to build/test-corpus ($TEST_CORPUS).  Host tests run against the
 # ASan/UBSan build (build/san/bin/nydusfs); the round trip runs a second
 # time against the release build.  A host test may declare its timeout
 # with a line "# timeout: SECONDS" (default 300).  The fuzzer smoke runs
@@ -21,12 +22,12 @@
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-cd "$TOP"
+cd "$TOP" || exit 2
 
 SAN_BIN=$TOP/build/san/bin/nydusfs
 REL_BIN=$TOP/build/bin/nydusfs
-LOGDIR=$TOP/build/test-logs
-CORPUS=$TOP/build/test-corpus
+LOGDIR=${TEST_LOGDIR:-$TOP/build/test-logs}
+CORPUS=${TEST_CORPUS:-$TOP/build/test-corpus}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 DEFAULT_TIMEOUT=300
 
@@ -35,7 +36,7 @@ while getopts lkh opt; do
 	case $opt in
 	l) list_only=1 ;;
 	k) export KEEP_TMP=1 ;;
-	*) sed -n '4,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '4,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -74,15 +75,15 @@ add_test unit/treecmp-self-test 60 "build/tests/treecmp --self-test"
 for t in tests/host/*.sh; do
 	[ -e "$t" ] || continue
 	add_test "host/$(basename "$t" .sh)" "$(declared_timeout "$t")" \
-		"NYDUSFS=$SAN_BIN $t"
+		"NYDUSFS=$SAN_BIN bash $t"
 done
 
 # The round trip again, against the release build.
-for t in tests/host/roundtrip_generated.sh; do
-	[ -e "$t" ] || continue
+t=tests/host/roundtrip_generated.sh
+if [ -e "$t" ]; then
 	add_test "host/$(basename "$t" .sh)-release" \
-		"$(declared_timeout "$t")" "NYDUSFS=$REL_BIN $t"
-done
+		"$(declared_timeout "$t")" "NYDUSFS=$REL_BIN bash $t"
+fi
 
 # Later: guest tests (QEMU) are added here, as more add_test lines.
 
@@ -115,6 +116,13 @@ if [ "$list_only" = 1 ]; then
 				"${cmds[$i]}"
 	done
 	exit 0
+fi
+
+# treecmp is the host tests' oracle: make sure it exists even when some
+# other test program does not build.
+if [ ! -x build/tests/treecmp ] || [ tests/treecmp.c -nt build/tests/treecmp ]; then
+	make --no-print-directory -s build/tests/treecmp >&2 ||
+		echo "# could not build build/tests/treecmp" >&2
 fi
 
 rm -rf "$LOGDIR" "$CORPUS"

@@ -16,6 +16,7 @@
 . "$(dirname "$0")/../lib.sh"
 require python3
 require_nydusfs
+# shellcheck disable=SC2034 # read by nyd (tests/lib.sh)
 NYD_TIMEOUT=30
 
 mktiny "$T/src"
@@ -199,7 +200,7 @@ try_all()
 	case $cls in
 	sb) want_check=1 want_other=1 ;;
 	table) want_check=1 want_other= ;;
-	rand) want_check= want_other= ;;
+	rand) want_check='' want_other='' ;;
 	esac
 	rm -rf "$T/dest"
 	for cmd in "check" "check --blob-dir $BLOBS" "inspect" "inspect --json" \

@@ -17,7 +17,7 @@ require_nydusfs
 
 L=$T/layout
 B=$T/bundle
-cd "$T"
+cd "$T" || fail "cd $T"
 
 umoci init --layout "$L"
 umoci new --image "$L:base"

@@ -14,7 +14,7 @@
 require python3 tar
 require_nydusfs
 
-cd "$TOP"
+cd "$TOP" || fail "cd $TOP"
 tests/mktree.sh --small "$T/A"
 
 mkdir "$T/tmpfs"

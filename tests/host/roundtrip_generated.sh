@@ -14,7 +14,7 @@
 require python3 jq
 require_nydusfs
 
-cd "$TOP"
+cd "$TOP" || fail "cd $TOP"
 tests/mktree.sh "$T/src"
 printf '%s\n' /chunks/size_1048576 /links/a/target /types/reg \
 	>"$T/prefetch.txt"

@@ -14,6 +14,7 @@
 #
 # vm-run's own checks do not depend on kernel/nydusfs.ko (written in
 # parallel): every boot names its module explicitly.
+# shellcheck disable=SC2016 # guest scripts in single quotes
 . "$(dirname "$0")/../lib.sh"
 
 VM_RUN=$TOP/tools/vm-run

@@ -302,13 +302,12 @@ static void print_features(const struct nydusfs_super_block *sb)
 	uint32_t compat = le32_to_cpu(sb->feature_compat);
 	uint32_t incompat = le32_to_cpu(sb->feature_incompat);
 
-	printf("  features          compat 0x%x (%s%s), incompat 0x%x (%s%s)\n",
-	       compat,
-	       compat & NYDUSFS_FEATURE_COMPAT_PREFETCH ? "prefetch " : "",
-	       compat & NYDUSFS_FEATURE_COMPAT_CHUNK_DICT ? "chunk-dict" : "",
-	       incompat,
-	       incompat & NYDUSFS_FEATURE_INCOMPAT_LZ4 ? "lz4 " : "",
-	       incompat & NYDUSFS_FEATURE_INCOMPAT_ZSTD ? "zstd" : "");
+	printf("  feature_compat    0x%x%s%s\n", compat,
+	       compat & NYDUSFS_FEATURE_COMPAT_PREFETCH ? " prefetch" : "",
+	       compat & NYDUSFS_FEATURE_COMPAT_CHUNK_DICT ? " chunk-dict" : "");
+	printf("  feature_incompat  0x%x%s%s\n", incompat,
+	       incompat & NYDUSFS_FEATURE_INCOMPAT_LZ4 ? " lz4" : "",
+	       incompat & NYDUSFS_FEATURE_INCOMPAT_ZSTD ? " zstd" : "");
 }
 
 static void print_super(const struct nydusfs_image *img)

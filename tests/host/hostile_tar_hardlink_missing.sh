@@ -1,11 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Proves: hard links in a layer are resolved inside the image only.  A
-# link to a missing target, to "../outside" (the sentinel), to an absolute
-# host path, or through a symlink to outside is refused (exit 1, no output,
-# nothing touched, no byte of the host file read); a valid link to an
-# earlier member shares its inode in the unpacked tree.
+# Proves: a hard link in a layer whose target does not exist (yet) in the
+# image -- a missing name, or a member that only comes later -- is refused:
+# exit 1, a message naming the link, no output left, nothing touched.  A
+# valid link to an earlier member shares its inode in the unpacked tree.
 . "$(dirname "$0")/../lib.sh"
 require python3
 require_nydusfs
@@ -22,16 +21,6 @@ case_tar()
 case_tar "hard link to a missing target" missing-link <<PY
 add("a", b"a\n")
 add("missing-link", typ=LNK, link="does-not-exist")
-PY
-case_tar "hard link to ../outside" evil-outside <<PY
-add("evil-outside", typ=LNK, link="../sentinel/secret")
-PY
-case_tar "hard link to an absolute host path" evil-abs <<PY
-add("evil-abs", typ=LNK, link="$SENTINEL/secret")
-PY
-case_tar "hard link through a symlink out of the tree" evil-through <<PY
-add("s", typ=SYM, link="$SENTINEL")
-add("evil-through", typ=LNK, link="s/secret")
 PY
 case_tar "hard link to a member that comes later" early <<PY
 add("early", typ=LNK, link="late")
