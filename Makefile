@@ -67,7 +67,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBNYDUSFS)
 fuzz: deps
 	$(MAKE) -C fuzz
 
-check: all fuzz
+check: all fuzz modules
 	tests/run.sh
 
 bench: all
@@ -78,8 +78,12 @@ install: all
 	install -D -m 0644 Documentation/nydusfs.1 \
 		$(DESTDIR)$(PREFIX)/share/man/man1/nydusfs.1
 
-modules:
-	$(MAKE) -C /lib/modules/$$(uname -r)/build M=$(CURDIR) modules
+# The Debian 12 cloud kernel the module targets (the host cannot load it:
+# tools/vm-run boots that kernel in QEMU).
+KVER ?= $(shell ls /usr/src | sed -n 's/^linux-headers-\(6\.1\.[0-9.-]*-cloud-amd64\)$$/\1/p' | sort -V | tail -n 1)
+modules: deps
+	$(MAKE) -C /usr/src/linux-headers-$(KVER) M=$(CURDIR) \
+		CONFIG_DEBUG_INFO_BTF_MODULES= modules
 
 clean:
 	rm -rf build

@@ -21,6 +21,12 @@
 
 #define NYDUSFS_REQ_UNREAD	XA_MARK_1
 
+/*
+ * A request that just failed fails again at once for this long, so that
+ * read_folio() right after a failed readahead does not wait a second time.
+ */
+#define NYDUSFS_FAIL_GRACE	HZ
+
 enum { NYDUSFS_REQ_NEW, NYDUSFS_REQ_INFLIGHT, NYDUSFS_REQ_DONE };
 enum { NYDUSFS_DF_NEW, NYDUSFS_DF_INIT_SENT, NYDUSFS_DF_READY };
 
@@ -160,9 +166,15 @@ static void nydusfs_req_finish_locked(struct nydusfs_req *req, int error)
 		obj->open_req = NULL;
 		if (obj->state == NYDUSFS_OBJ_OPENING)
 			obj->state = NYDUSFS_OBJ_CLOSED;
+		if (error)
+			obj->open_failed = jiffies | 1;
 	} else if (hdr->opcode == NYDUSFS_OP_READ) {
 		if (xa_load(&obj->pending, req->chunk) == req)
 			xa_erase(&obj->pending, req->chunk);
+		if (error) {
+			obj->read_failed = jiffies | 1;
+			obj->read_failed_chunk = req->chunk;
+		}
 	}
 	req->owner = NULL;
 	req->state = NYDUSFS_REQ_DONE;
@@ -180,6 +192,11 @@ static int nydusfs_req_wait(struct nydusfs_req *req)
 		err = -EIO;
 	nydusfs_req_put(req);
 	return err;
+}
+
+static bool nydusfs_failed_recently(unsigned long when)
+{
+	return when && time_before(jiffies, when + NYDUSFS_FAIL_GRACE);
 }
 
 /* Queue @new for @obj, which it then holds */
@@ -219,7 +236,10 @@ int nydusfs_dev_open_object(struct nydusfs_object *obj, unsigned int timeout,
 	if (obj->state == NYDUSFS_OBJ_OPEN)
 		goto unlock;
 	req = obj->open_req;
-	if (!req) {
+	if (!req && nydusfs_failed_recently(obj->open_failed)) {
+		err = -EIO;
+		goto unlock;
+	} else if (!req) {
 		err = nydusfs_req_add_locked(new, obj, timeout);
 		if (err)
 			goto unlock;
@@ -274,7 +294,9 @@ int nydusfs_dev_read_chunk(struct nydusfs_object *obj,
 		rd = nydusfs_req_body(req);
 		if (req->state == NYDUSFS_REQ_NEW)
 			rd->flags |= flags;
-	} else if (obj->state != NYDUSFS_OBJ_OPEN) {
+	} else if (obj->state != NYDUSFS_OBJ_OPEN ||
+		   (obj->read_failed_chunk == map->chunk &&
+		    nydusfs_failed_recently(obj->read_failed))) {
 		err = -EIO;
 	} else if (!(flags & NYDUSFS_READ_REFETCH) &&
 		   test_bit(map->chunk, obj->present)) {
@@ -659,7 +681,10 @@ static ssize_t nydusfs_dev_write(struct file *file, const char __user *ubuf,
 	default:
 		err = -EINVAL;
 	}
-	return err ? err : hdr.len;
+	/* not "err ? err : hdr.len": that would make -EINVAL unsigned */
+	if (err)
+		return err;
+	return hdr.len;
 }
 
 static __poll_t nydusfs_dev_poll(struct file *file, poll_table *wait)

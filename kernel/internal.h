@@ -181,6 +181,9 @@ struct nydusfs_req;
  * @state: NYDUSFS_OBJ_*, under the device lock
  * @open_req: the OPEN request out, under the device lock
  * @pending: chunk index -> READ request out, under the device lock
+ * @open_failed: jiffies of the last failed OPEN, under the device lock
+ * @read_failed: jiffies of the last failed READ, under the device lock
+ * @read_failed_chunk: the chunk of that READ
  */
 struct nydusfs_object {
 	struct list_head list;
@@ -192,6 +195,9 @@ struct nydusfs_object {
 	int state;
 	struct nydusfs_req *open_req;
 	struct xarray pending;
+	unsigned long open_failed;
+	unsigned long read_failed;
+	u32 read_failed_chunk;
 };
 
 /* super.c */
@@ -225,6 +231,8 @@ extern const struct address_space_operations nydusfs_aops;
 extern const struct file_operations nydusfs_file_fops;
 
 /* meta.c */
+struct folio *nydusfs_bootstrap_folio(struct file *file, pgoff_t index);
+bool nydusfs_bootstrap_readable(struct file *file);
 int nydusfs_meta_read(struct super_block *sb, struct nydusfs_buf *buf,
 		      u64 pos, void *dst, size_t len);
 void nydusfs_put_buf(struct nydusfs_buf *buf);

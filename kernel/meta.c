@@ -5,8 +5,32 @@
  * index and offset is checked before it is followed.
  */
 #include <linux/highmem.h>
+#include <linux/shmem_fs.h>
 
 #include "internal.h"
+
+/*
+ * A folio of the bootstrap's page cache, read if needed.  tmpfs has no
+ * ->read_folio: its pages come from shmem_read_mapping_page().
+ */
+struct folio *nydusfs_bootstrap_folio(struct file *file, pgoff_t index)
+{
+	struct address_space *mapping = file->f_mapping;
+	struct page *page;
+
+	if (!shmem_mapping(mapping))
+		return read_mapping_folio(mapping, index, file);
+	page = shmem_read_mapping_page(mapping, index);
+	if (IS_ERR(page))
+		return ERR_CAST(page);
+	return page_folio(page);
+}
+
+bool nydusfs_bootstrap_readable(struct file *file)
+{
+	return file->f_mapping->a_ops->read_folio ||
+	       shmem_mapping(file->f_mapping);
+}
 
 static struct folio *nydusfs_meta_folio(struct super_block *sb,
 					struct nydusfs_buf *buf, pgoff_t index)
@@ -17,7 +41,7 @@ static struct folio *nydusfs_meta_folio(struct super_block *sb,
 	if (folio && folio_contains(folio, index))
 		return folio;
 	nydusfs_put_buf(buf);
-	folio = read_mapping_folio(file->f_mapping, index, file);
+	folio = nydusfs_bootstrap_folio(file, index);
 	if (IS_ERR(folio)) {
 		nydusfs_err(sb, "cannot read bootstrap page %lu: %ld",
 			    index, PTR_ERR(folio));

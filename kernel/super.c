@@ -327,8 +327,7 @@ static int nydusfs_check_digest(struct super_block *sb)
 		struct folio *folio;
 		void *addr;
 
-		folio = read_mapping_folio(file->f_mapping, pos >> PAGE_SHIFT,
-					   file);
+		folio = nydusfs_bootstrap_folio(file, pos >> PAGE_SHIFT);
 		if (IS_ERR(folio))
 			return PTR_ERR(folio);
 		addr = kmap_local_folio(folio, offset_in_folio(folio, pos));
@@ -369,7 +368,7 @@ static int nydusfs_open_bootstrap(struct super_block *sb,
 	}
 	mode = file_inode(file)->i_mode;
 	if ((!S_ISREG(mode) && !S_ISBLK(mode)) ||
-	    !file->f_mapping->a_ops->read_folio) {
+	    !nydusfs_bootstrap_readable(file)) {
 		fput(file);
 		return invalfc(fc, "%s: not a regular file or block device",
 			       fc->source);

@@ -90,7 +90,9 @@ ssize_t nydusfs_listxattr(struct dentry *dentry, char *buffer, size_t size)
 		total += xi.name_len + 1;
 	}
 	nydusfs_put_buf(&buf);
-	return err ? err : total;
+	if (err)
+		return err;
+	return total;
 }
 
 /* Binary search by full name; the same order as directory entries */
@@ -143,7 +145,9 @@ static int nydusfs_xattr_get(const struct xattr_handler *handler,
 						 buffer);
 	}
 	nydusfs_put_buf(&buf);
-	return err ? err : xi.value_len;
+	if (err)
+		return err;
+	return xi.value_len;
 }
 
 static const struct xattr_handler nydusfs_xattr_user_handler = {

@@ -44,6 +44,7 @@
 struct opts {
 	bool no_xattr;
 	bool no_mtime_dirs;
+	bool mtime_seconds;
 	bool no_root_attrs;
 	bool no_owner;
 	bool no_nlink;
@@ -524,7 +525,8 @@ static void cmp_attrs(struct cmp *c, const struct stat *a, const struct stat *b,
 		     (unsigned long)b->st_nlink);
 	if (!(is_dir && c->o.no_mtime_dirs) &&
 	    (a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
-	     a->st_mtim.tv_nsec != b->st_mtim.tv_nsec))
+	     (!c->o.mtime_seconds &&
+	      a->st_mtim.tv_nsec != b->st_mtim.tv_nsec)))
 		diff(c, p, "mtime %lld.%09ld vs %lld.%09ld",
 		     (long long)a->st_mtim.tv_sec, a->st_mtim.tv_nsec,
 		     (long long)b->st_mtim.tv_sec, b->st_mtim.tv_nsec);
@@ -1142,6 +1144,9 @@ static int self_test(void)
 	st_case(&t, "--no-mtime-dirs ignores a dir mtime", m_dir_mtime, &o, 0);
 	st_case(&t, "--no-mtime-dirs still sees a file mtime", m_nsec, &o, 1);
 	o.no_mtime_dirs = false;
+	o.mtime_seconds = true;
+	st_case(&t, "--mtime-seconds ignores nanoseconds", m_nsec, &o, 0);
+	o.mtime_seconds = false;
 	o.no_xattr = true;
 	st_case(&t, "--no-xattr ignores xattrs", m_xattr_value, &o, 0);
 	o.no_xattr = false;
@@ -1176,6 +1181,8 @@ static void usage(FILE *f)
 "\n"
 "  --no-xattr          do not compare xattrs\n"
 "  --no-mtime-dirs     do not compare directory mtimes\n"
+"  --mtime-seconds     compare mtimes to the second (for a tree that keeps\n"
+"                      no nanoseconds, such as an ext4 from mkfs.ext4 -d)\n"
 "  --no-root-attrs     do not compare the attributes of the roots\n"
 "  --no-owner          do not compare uid and gid\n"
 "  --no-nlink          do not compare link counts\n"
@@ -1188,10 +1195,11 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	enum { O_NO_XATTR = 256, O_NO_MTIME_DIRS, O_NO_ROOT, O_NO_OWNER,
-	       O_NO_NLINK, O_MAX, O_SELF };
+	       O_NO_NLINK, O_MAX, O_SELF, O_MTIME_SECONDS };
 	static const struct option longopts[] = {
 		{ "no-xattr", no_argument, NULL, O_NO_XATTR },
 		{ "no-mtime-dirs", no_argument, NULL, O_NO_MTIME_DIRS },
+		{ "mtime-seconds", no_argument, NULL, O_MTIME_SECONDS },
 		{ "no-root-attrs", no_argument, NULL, O_NO_ROOT },
 		{ "no-owner", no_argument, NULL, O_NO_OWNER },
 		{ "no-nlink", no_argument, NULL, O_NO_NLINK },
@@ -1208,6 +1216,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case O_NO_XATTR: o.no_xattr = true; break;
 		case O_NO_MTIME_DIRS: o.no_mtime_dirs = true; break;
+		case O_MTIME_SECONDS: o.mtime_seconds = true; break;
 		case O_NO_ROOT: o.no_root_attrs = true; break;
 		case O_NO_OWNER: o.no_owner = true; break;
 		case O_NO_NLINK: o.no_nlink = true; break;

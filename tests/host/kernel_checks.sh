@@ -11,7 +11,10 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 
-kver=$(ls /usr/src | grep cloud-amd64 | grep -v common | sort -V | tail -n 1)
+# The Debian 12 kernel (6.1) the project targets; other series may be
+# installed next to it.
+kver=$(ls /usr/src | grep '^linux-headers-6\.1\..*-cloud-amd64$' | sort -V |
+	tail -n 1)
 if [ -z "$kver" ] || [ ! -d "/usr/src/$kver" ]; then
 	echo "SKIP: no linux-headers-*-cloud-amd64 in /usr/src"
 	exit 77
