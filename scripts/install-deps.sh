@@ -23,12 +23,18 @@
 #   jq                             tests: read inspect --json, OCI manifests
 #   python3                        tests: mktree, hostile tarballs, corrupt
 #                                  bootstraps, the reverse-order tree copy
+#   docker-registry                tests/registry: a real OCI registry on
+#                                  127.0.0.1 (plain, TLS, Basic, token auth)
+#   apache2-utils                  htpasswd -B: bcrypt entries for its Basic auth
+#   openssl curl                   tests/registry: per-run CA and certificates,
+#                                  token signing (RS256), HTTP checks
 set -eu
 
 PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
 libssl-dev libjansson-dev clang libclang-rt-14-dev attr zstd gzip umoci skopeo
 debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
-linux-headers-cloud-amd64 sparse jq python3 xz-utils"
+linux-headers-cloud-amd64 sparse jq python3 xz-utils docker-registry
+apache2-utils openssl curl"
 
 missing=""
 for pkg in $PACKAGES; do
