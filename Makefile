@@ -12,7 +12,7 @@
 PREFIX ?= /usr/local
 BUILD ?= build
 CC ?= gcc
-PKGS := libarchive libzstd liblz4 libcrypto jansson
+PKGS := libarchive libzstd liblz4 libcrypto jansson libcurl
 
 WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
@@ -29,6 +29,18 @@ TEST_SRCS := $(wildcard tests/*.c)
 TEST_PROGS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 LIBNYDUSFS := $(BUILD)/libnydusfs.a
 
+# nydusfsd, the cache daemon (daemon/), and its host tests (tests/daemon/):
+# tests/daemon/X.c becomes $(BUILD)/tests/nydusfsd_X, linked with every
+# daemon object but main.o.
+DAEMON_PKGS := liburing libcurl jansson libcrypto
+DAEMON_SRCS := $(wildcard daemon/*.c)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
+DAEMON_LIB_OBJS := $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJS))
+DAEMON_TEST_SRCS := $(wildcard tests/daemon/*.c)
+DAEMON_TEST_OBJS := $(DAEMON_TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+DAEMON_TEST_PROGS := $(DAEMON_TEST_SRCS:tests/daemon/%.c=$(BUILD)/tests/nydusfsd_%)
+DAEMON_LDLIBS = $(shell pkg-config --libs $(DAEMON_PKGS))
+
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	     -fno-sanitize-recover=all
 
@@ -42,7 +54,8 @@ $(BUILD)/.deps-ok: scripts/install-deps.sh
 	scripts/install-deps.sh
 	@mkdir -p $(@D) && touch $@
 
-programs: $(BUILD)/bin/nydusfs $(TEST_PROGS)
+programs: $(BUILD)/bin/nydusfs $(TEST_PROGS) $(BUILD)/bin/nydusfsd \
+	  $(DAEMON_TEST_PROGS)
 
 san:
 	$(MAKE) BUILD=build/san EXTRA_CFLAGS="$(SAN_FLAGS)" \
@@ -64,6 +77,18 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBNYDUSFS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(DAEMON_OBJS) $(DAEMON_TEST_OBJS): ALL_CFLAGS += -Idaemon \
+	$(shell pkg-config --cflags $(DAEMON_PKGS))
+
+$(BUILD)/bin/nydusfsd: $(DAEMON_OBJS) $(LIBNYDUSFS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(LDLIBS)
+
+$(BUILD)/tests/nydusfsd_%: $(BUILD)/obj/tests/daemon/%.o $(DAEMON_LIB_OBJS) \
+			   $(LIBNYDUSFS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(LDLIBS)
+
 fuzz: deps
 	$(MAKE) -C fuzz
 
@@ -75,6 +100,7 @@ bench: all
 
 install: all
 	install -D -m 0755 $(BUILD)/bin/nydusfs $(DESTDIR)$(PREFIX)/bin/nydusfs
+	install -D -m 0755 $(BUILD)/bin/nydusfsd $(DESTDIR)$(PREFIX)/sbin/nydusfsd
 	install -D -m 0644 Documentation/nydusfs.1 \
 		$(DESTDIR)$(PREFIX)/share/man/man1/nydusfs.1
 

@@ -11,6 +11,10 @@
 #   libzstd-dev liblz4-dev         chunk compressors
 #   libssl-dev                     sha256 (OpenSSL EVP), later TLS
 #   libjansson-dev                 JSON: OCI index/manifest, inspect --json
+#   libcurl4-openssl-dev           HTTP(S) to OCI registries: convert, nydusfsd
+#   liburing-dev                   nydusfsd's event loop (device and cache I/O)
+#   systemd                        systemd-analyze verify of nydusfsd.service
+#   iproute2                       tc (netem) for nydusfsd's guest benchmark
 #   clang libclang-rt-14-dev       libFuzzer and sanitizer runtimes
 #   attr                           getfattr/setfattr in tests
 #   zstd gzip                      making compressed test layers
@@ -31,10 +35,11 @@
 set -eu
 
 PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
-libssl-dev libjansson-dev clang libclang-rt-14-dev attr zstd gzip umoci skopeo
+libssl-dev libjansson-dev libcurl4-openssl-dev liburing-dev
+systemd clang libclang-rt-14-dev attr zstd gzip umoci skopeo
 debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
 linux-headers-cloud-amd64 sparse jq python3 xz-utils docker-registry
-apache2-utils openssl curl"
+apache2-utils openssl curl iproute2"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -85,7 +85,26 @@ if [ -e "$t" ]; then
 		"$(declared_timeout "$t")" "NYDUSFS=$REL_BIN bash $t"
 fi
 
+# nydusfsd (daemon/): its shell tests, on the host (registry.sh) and in a
+# QEMU guest with nydusfs.ko (e2e.sh); guest_*.sh run inside the guest.
+for t in tests/daemon/*.sh; do
+	[ -e "$t" ] || continue
+	case $(basename "$t") in guest_*) continue ;; esac
+	add_test "daemon/$(basename "$t" .sh)" "$(declared_timeout "$t")" \
+		"bash $t"
+done
+
 # Later: guest tests (QEMU) are added here, as more add_test lines.
+
+# The kselftests of selftests/nydusfs, in one QEMU guest boot
+# (tests/guest/selftests.sh run: fails on a kernel problem too); then one
+# entry per kselftest case, which reads its result from that boot.
+if [ -x tests/guest/selftests.sh ]; then
+	add_test guest/selftests 1200 "tests/guest/selftests.sh run"
+	while IFS= read -r c; do
+		add_test "guest/$c" 900 "tests/guest/selftests.sh result $c"
+	done < <(tests/guest/selftests.sh list 2>/dev/null)
+fi
 
 # Fuzzer smoke: a bounded run from the corpus of bootstraps built above.
 if [ -x fuzz/run.sh ]; then

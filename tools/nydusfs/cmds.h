@@ -12,5 +12,13 @@ int cmd_build(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
+int cmd_convert(int argc, char **argv);	/* cmd_convert.c */
+/* cmd_daemon.c: talking to nydusfsd */
+int cmd_mount(int argc, char **argv);
+int cmd_mount_helper(int argc, char **argv);	/* argv[0] mount.nydusfs */
+int cmd_umount(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 #endif

@@ -14,6 +14,12 @@ static const struct {
 	{ "check", cmd_check, "check every invariant of a bootstrap (and its chunks)" },
 	{ "inspect", cmd_inspect, "show the superblock, tree, chunk and dedup statistics" },
 	{ "unpack", cmd_unpack, "rebuild the tree from a bootstrap and its blobs" },
+	{ "convert", cmd_convert, "convert an OCI image and push it (registry or layout)" },
+	{ "mount", cmd_mount, "mount an image, served by nydusfsd" },
+	{ "umount", cmd_umount, "unmount an image and tell nydusfsd" },
+	{ "status", cmd_status, "show what nydusfsd is doing" },
+	{ "metrics", cmd_metrics, "print nydusfsd's metrics (Prometheus text)" },
+	{ "cache", cmd_cache, "show nydusfsd's cache usage, or run its GC" },
 };
 
 static void usage(FILE *out)
@@ -28,8 +34,12 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	const char *prog = strrchr(argv[0], '/');
 	size_t i;
 
+	/* mount(8) runs /sbin/mount.nydusfs, a link to this program */
+	if (!strcmp(prog ? prog + 1 : argv[0], "mount.nydusfs"))
+		return cmd_mount_helper(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return NYDUSFS_EXIT_USAGE;
