@@ -78,14 +78,26 @@ static void nydusfs_object_release(struct kref *ref)
 
 	list_del(&obj->list);
 	mutex_unlock(&nydusfs_objects_lock);
+	/* the CLOSE, once queued, holds the id until a daemon reads it */
 	if (obj->cache) {
 		nydusfs_dev_close_object(obj);
 		fput(obj->cache);
+	} else {
+		nydusfs_object_id_free(obj->id);
 	}
 	kvfree(obj->present);
+	kvfree(obj->checked);
 	xa_destroy(&obj->pending);
-	ida_free(&nydusfs_object_ids, obj->id);
 	kfree(obj);
+}
+
+/*
+ * An object id may name a new object once no request names the old one:
+ * the daemon must never take a late CLOSE for a newer object.
+ */
+void nydusfs_object_id_free(u32 id)
+{
+	ida_free(&nydusfs_object_ids, id);
 }
 
 void nydusfs_object_put(struct nydusfs_object *obj)
@@ -105,6 +117,42 @@ struct file *nydusfs_object_cache(struct nydusfs_object *obj)
 bool nydusfs_chunk_present(struct nydusfs_object *obj, u32 chunk)
 {
 	return nydusfs_object_cache(obj) && test_bit(chunk, obj->present);
+}
+
+/*
+ * The daemon's word that a chunk is in the cache file is checked once, at
+ * the first use after the READ reply or OPEN bitmap that claimed it: its
+ * range, up to the next 4 KiB, must hold data and no hole.  Two llseek
+ * calls; they move the cache file's position, which the daemon shares.
+ * 0: the chunk is there; -ENODATA: it is not (part was never written).
+ */
+int nydusfs_chunk_check(struct nydusfs_object *obj,
+			const struct nydusfs_map *map)
+{
+	loff_t start = map->dc.uncompressed_offset;
+	loff_t end = start + map->dc.uncompressed_size;
+	loff_t ret;
+
+	if (test_bit(map->chunk, obj->checked))
+		return 0;
+	ret = vfs_llseek(obj->cache, start, SEEK_DATA);
+	if (ret == start)
+		ret = vfs_llseek(obj->cache, start, SEEK_HOLE);
+	else if (ret >= 0 || ret == -ENXIO)
+		return -ENODATA;
+	if (ret < 0)
+		return ret == -ENXIO ? -ENODATA : ret;
+	if (ret < end)
+		return -ENODATA;
+	set_bit(map->chunk, obj->checked);
+	return 0;
+}
+
+/* The chunk is not (or no longer) in the cache file */
+void nydusfs_chunk_drop(struct nydusfs_object *obj, u32 chunk)
+{
+	clear_bit(chunk, obj->present);
+	clear_bit(chunk, obj->checked);
 }
 
 /*

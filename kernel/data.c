@@ -77,14 +77,18 @@ static int nydusfs_read_chunk(struct inode *inode,
 					   READ_ONCE(sbi->opt.timeout), true);
 		if (err)
 			return err;
-		iov_iter_bvec(&iter, ITER_DEST, bv, nr, len);
-		err = nydusfs_read_cached(sbi, map, off, &iter);
-		if (err != -EBADMSG)
+		err = nydusfs_chunk_check(obj, map);
+		if (!err) {
+			iov_iter_bvec(&iter, ITER_DEST, bv, nr, len);
+			err = nydusfs_read_cached(sbi, map, off, &iter);
+		}
+		if (err != -EBADMSG && err != -ENODATA)
 			return err;
-		clear_bit(map->chunk, obj->present);
+		nydusfs_chunk_drop(obj, map->chunk);
 		nydusfs_err(sb, "nid %u: blob %u (%*phN) chunk %u: cached data %s%s",
 			    nydusfs_nid(inode), map->blob_index,
 			    NYDUSFS_DIGEST_SIZE, obj->blob.digest, map->chunk,
+			    err == -ENODATA ? "never written (a hole)" :
 			    sbi->opt.verify ? "short or corrupt" : "short",
 			    flags ? " after a refetch" : ", refetching");
 		if (flags)
@@ -238,7 +242,11 @@ static int nydusfs_ra_slot(struct nydusfs_ra *ra)
 	return err;
 }
 
-/* -o verify reads whole chunks: read them into the page cache whole too */
+/*
+ * Read whole chunks into the page cache: a chunk is fetched whole anyway,
+ * so one READ brings a 1 MiB chunk, not the first 128 KiB of it, and -o
+ * verify, which hashes whole chunks, does so once per chunk.
+ */
 static void nydusfs_ra_expand(struct readahead_control *rac,
 			      struct inode *inode, unsigned int bits)
 {
@@ -258,8 +266,7 @@ static void nydusfs_readahead(struct readahead_control *rac)
 	struct nydusfs_ra ra = { .rac = rac, .inode = inode };
 	unsigned int count;
 
-	if (sbi->opt.verify)
-		nydusfs_ra_expand(rac, inode, sbi->chunkszbits);
+	nydusfs_ra_expand(rac, inode, sbi->chunkszbits);
 	count = readahead_count(rac);
 	ra.pos = readahead_pos(rac);
 	ra.end = ra.pos + readahead_length(rac);

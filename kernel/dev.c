@@ -113,9 +113,13 @@ static struct nydusfs_req *nydusfs_req_alloc(struct nydusfs_object *obj,
 static void nydusfs_req_release(struct kref *ref)
 {
 	struct nydusfs_req *req = container_of(ref, struct nydusfs_req, ref);
+	struct nydusfs_dev_hdr *hdr = nydusfs_req_hdr(req);
 
 	if (req->obj)
 		nydusfs_object_put(req->obj);
+	/* a CLOSE read, expired or dropped: its object's id is free now */
+	if (hdr->opcode == NYDUSFS_OP_CLOSE)
+		nydusfs_object_id_free(hdr->object_id);
 	kfree(req);
 }
 
@@ -321,7 +325,11 @@ unlock:
 	return nydusfs_req_wait_or_not(req, err, wait);
 }
 
-/* The object is going: tell the daemon, which need not answer. */
+/*
+ * The object is going: tell the daemon, which need not answer.  The CLOSE
+ * takes over the object's id and frees it when it goes itself: once read,
+ * or when it expires or cannot be queued.
+ */
 void nydusfs_dev_close_object(struct nydusfs_object *obj)
 {
 	struct nydusfs_req *req;
@@ -329,13 +337,15 @@ void nydusfs_dev_close_object(struct nydusfs_object *obj)
 
 	req = nydusfs_req_alloc(obj, NYDUSFS_OP_CLOSE,
 				sizeof(struct nydusfs_dev_blob));
-	if (!req)
+	if (!req) {
+		nydusfs_object_id_free(obj->id);
 		return;
+	}
 	mutex_lock(&nydusfs_dev.lock);
 	err = nydusfs_req_queue_locked(req, NYDUSFS_DEFAULT_TIMEOUT);
 	mutex_unlock(&nydusfs_dev.lock);
 	if (err)
-		kfree(req);
+		nydusfs_req_put(req);
 }
 
 static bool nydusfs_dev_has_unread(void)
@@ -520,8 +530,11 @@ static int nydusfs_dev_reply_read(struct nydusfs_dev_file *df,
 		}
 	}
 	if (req) {
-		for (i = 0; i < rd->chunk_count && !hdr->error; i++)
+		/* the claim is checked again at the chunk's next use */
+		for (i = 0; i < rd->chunk_count && !hdr->error; i++) {
+			clear_bit(rd->chunk_index + i, req->obj->checked);
 			set_bit(rd->chunk_index + i, req->obj->present);
+		}
 		if (hdr->error)
 			pr_warn_ratelimited("nydusfs: daemon failed READ of blob %*phN chunk %u: %d\n",
 					    NYDUSFS_DIGEST_SIZE, rd->blob.digest,
@@ -579,7 +592,8 @@ static unsigned long *nydusfs_dev_get_bitmap(const char __user *ubuf,
 /* Second half of an OPEN reply: check again, then hand over the file */
 static int nydusfs_dev_finish_open(struct nydusfs_dev_file *df,
 				   const struct nydusfs_dev_hdr *hdr,
-				   struct file *cache, unsigned long *present)
+				   struct file *cache, unsigned long *present,
+				   unsigned long *checked)
 {
 	struct nydusfs_object *obj;
 	struct nydusfs_req *req;
@@ -591,6 +605,7 @@ static int nydusfs_dev_finish_open(struct nydusfs_dev_file *df,
 		obj = req->obj;
 		if (cache) {
 			obj->present = present;
+			obj->checked = checked;
 			/* readers test @cache, then use @present */
 			smp_store_release(&obj->cache, cache);
 			obj->state = NYDUSFS_OBJ_OPEN;
@@ -608,7 +623,7 @@ static int nydusfs_dev_reply_open(struct nydusfs_dev_file *df,
 				  const char __user *ubuf, size_t count)
 {
 	struct nydusfs_dev_open_reply body;
-	unsigned long *present;
+	unsigned long *present, *checked;
 	struct nydusfs_req *req;
 	struct file *cache;
 	u32 chunks = 0;
@@ -620,7 +635,7 @@ static int nydusfs_dev_reply_open(struct nydusfs_dev_file *df,
 	    (hdr->error && body.bitmap_bytes))
 		return -EINVAL;
 	if (hdr->error)
-		return nydusfs_dev_finish_open(df, hdr, NULL, NULL);
+		return nydusfs_dev_finish_open(df, hdr, NULL, NULL, NULL);
 
 	mutex_lock(&nydusfs_dev.lock);
 	req = nydusfs_dev_find_locked(df, hdr, &err);
@@ -641,10 +656,16 @@ static int nydusfs_dev_reply_open(struct nydusfs_dev_file *df,
 		fput(cache);
 		return PTR_ERR(present);
 	}
-	err = nydusfs_dev_finish_open(df, hdr, cache, present);
+	checked = nydusfs_dev_get_bitmap(NULL, 0, chunks);
+	if (IS_ERR(checked))
+		err = PTR_ERR(checked);
+	else
+		err = nydusfs_dev_finish_open(df, hdr, cache, present, checked);
 	if (err) {
 		fput(cache);
 		kvfree(present);
+		if (!IS_ERR(checked))
+			kvfree(checked);
 	}
 	return err;
 }

@@ -178,6 +178,8 @@ struct nydusfs_req;
  * @blob: digest and geometry, as requests carry them
  * @cache: the cache file handed over by OPEN; NULL before
  * @present: chunk presence bitmap (atomic bit operations); NULL before OPEN
+ * @checked: chunks whose cache file range was seen to hold no hole since
+ *	their bit in @present was last set (atomic bit operations)
  * @state: NYDUSFS_OBJ_*, under the device lock
  * @open_req: the OPEN request out, under the device lock
  * @pending: chunk index -> READ request out, under the device lock
@@ -192,6 +194,7 @@ struct nydusfs_object {
 	struct nydusfs_dev_blob blob;
 	struct file *cache;
 	unsigned long *present;
+	unsigned long *checked;
 	int state;
 	struct nydusfs_req *open_req;
 	struct xarray pending;
@@ -249,8 +252,12 @@ int nydusfs_map_slot(struct inode *inode, struct nydusfs_buf *buf, u64 slot,
 /* blob.c */
 struct nydusfs_object *nydusfs_object_get(const struct nydusfs_blob *db);
 void nydusfs_object_put(struct nydusfs_object *obj);
+void nydusfs_object_id_free(u32 id);
 struct file *nydusfs_object_cache(struct nydusfs_object *obj);
 bool nydusfs_chunk_present(struct nydusfs_object *obj, u32 chunk);
+int nydusfs_chunk_check(struct nydusfs_object *obj,
+			const struct nydusfs_map *map);
+void nydusfs_chunk_drop(struct nydusfs_object *obj, u32 chunk);
 int nydusfs_object_fetch(struct nydusfs_object *obj,
 			 const struct nydusfs_map *map, u32 flags,
 			 unsigned int timeout, bool wait);

@@ -367,11 +367,17 @@ static int nydusfs_open_bootstrap(struct super_block *sb,
 		return PTR_ERR(file);
 	}
 	mode = file_inode(file)->i_mode;
-	if ((!S_ISREG(mode) && !S_ISBLK(mode)) ||
-	    !nydusfs_bootstrap_readable(file)) {
+	if (!S_ISREG(mode) && !S_ISBLK(mode)) {
 		fput(file);
 		return invalfc(fc, "%s: not a regular file or block device",
 			       fc->source);
+	}
+	/* the bootstrap is read through its page cache (tmpfs works too) */
+	if (!nydusfs_bootstrap_readable(file)) {
+		errorfc(fc, "%s: bootstrap on a filesystem without read_folio (%s)",
+			fc->source, file_inode(file)->i_sb->s_type->name);
+		fput(file);
+		return -EINVAL;
 	}
 	/* what was checked at mount must not change under us */
 	err = deny_write_access(file);

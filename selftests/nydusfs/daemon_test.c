@@ -2,13 +2,15 @@
 /*
  * A misbehaving daemon, one variant per nydusfs_testd --mode: the kernel
  * refuses every reply that breaks the protocol, readers get the right data
- * or an error (never wrong data where the kernel can know: with -o verify),
+ * or an error (never bytes the daemon did not write, even without -o
+ * verify; never wrong bytes with -o verify),
  * never wait past the timeout option, and the module works afterwards.
  * Then daemon death: killed with reads in flight, again and again, a new
  * daemon takes over and every reader gets the right bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,14 @@
 
 #include "kselftest_harness.h"
 #include "helpers.h"
+#include "nydusfs_dev.h"
+#include "nydusfs_fs.h"
+
+/* one message on /dev/nydusfs */
+struct ids_msg {
+	struct nydusfs_dev_hdr hdr;
+	uint8_t body[4096];
+};
 
 #define TIMEOUT		2	/* the timeout= mount option, seconds */
 
@@ -28,7 +38,7 @@ enum outcome {
 	DATA,		/* the right bytes */
 	ERROR,		/* an error, within about the timeout */
 	ERROR_FAST,	/* an error, well before the timeout */
-	TRUSTED,	/* no -o verify: the kernel takes the daemon's word */
+	TRUSTED,	/* no -o verify: wrong bytes written are the daemon's word */
 };
 
 /* what the reader child saw */
@@ -86,9 +96,9 @@ V(open_error, .mode = "open-error", .outcome = ERROR_FAST);
 V(silent, .mode = "silent", .outcome = ERROR);
 V(silent_read, .mode = "silent-read", .outcome = ERROR);
 V(exit_mid, .mode = "exit-mid", .outcome = ERROR);
-V(no_data, .mode = "no-data", .outcome = TRUSTED);
+V(no_data, .mode = "no-data", .outcome = ERROR_FAST, .refetch = true);
 V(no_data_verify, .mode = "no-data", .verify = true, .outcome = ERROR_FAST, .refetch = true);
-V(lying_bitmap, .mode = "lying-bitmap", .outcome = TRUSTED);
+V(lying_bitmap, .mode = "lying-bitmap", .outcome = DATA, .refetch = true);
 V(lying_bitmap_verify, .mode = "lying-bitmap", .verify = true, .outcome = DATA, .refetch = true);
 V(bad_data, .mode = "bad-data", .outcome = TRUSTED);
 V(bad_data_verify, .mode = "bad-data", .verify = true, .outcome = ERROR_FAST, .refetch = true);
@@ -420,6 +430,183 @@ TEST_F_TIMEOUT(death, exit_mid_request, 60)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SEEN_DATA);
 	EXPECT_LE(1, st_stat(&self->d, "read"));
+}
+
+/* ---- object ids: a CLOSE read late never names a newer object ---- */
+
+FIXTURE(ids) {
+	char tmp[PATH_MAX];
+	char mnt[PATH_MAX + 8];
+	struct st_image img;
+	int dev;
+};
+
+FIXTURE_SETUP(ids)
+{
+	const char *why = st_missing_prereq();
+
+	self->dev = -1;
+	if (why)
+		SKIP(return, "%s", why);
+	if (st_find_image("one", &self->img))
+		SKIP(return, "no image 'one' under %s", st_data_dir());
+	ASSERT_EQ(0, st_private_mounts());
+	ASSERT_EQ(0, st_mkdtemp(self->tmp, sizeof(self->tmp)));
+	snprintf(self->mnt, sizeof(self->mnt), "%s/mnt", self->tmp);
+	ASSERT_EQ(0, mkdir(self->mnt, 0755));
+}
+
+FIXTURE_TEARDOWN(ids)
+{
+	if (self->mnt[0])
+		umount2(self->mnt, MNT_DETACH);
+	if (self->dev >= 0)
+		close(self->dev);
+	st_rmtree(self->tmp);
+}
+
+/* The next request, waiting up to @ms; 0 or -errno */
+static int ids_take(int dev, struct ids_msg *m, int ms)
+{
+	struct pollfd pfd = { .fd = dev, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&pfd, 1, ms) != 1)
+		return -ETIMEDOUT;
+	n = read(dev, m, sizeof(*m));
+	if (n < (ssize_t)sizeof(m->hdr))
+		return n < 0 ? -errno : -EPROTO;
+	return 0;
+}
+
+/* Likewise, past the CLOSEs earlier tests left unread */
+static int ids_take_open_read(int dev, struct ids_msg *m)
+{
+	int err, i;
+
+	for (i = 0; i < 64; i++) {
+		err = ids_take(dev, m, 10000);
+		if (err || m->hdr.opcode != NYDUSFS_OP_CLOSE)
+			return err;
+	}
+	return -ELOOP;
+}
+
+static int ids_reply(int dev, const struct nydusfs_dev_hdr *req, int error,
+		     const void *body, size_t len)
+{
+	struct ids_msg m = { .hdr = *req };
+
+	m.hdr.len = sizeof(m.hdr) + len;
+	m.hdr.error = error;
+	memcpy(m.body, body, len);
+	return write(dev, &m, m.hdr.len) == m.hdr.len ? 0 : -errno;
+}
+
+static pid_t ids_reader(const char *mnt)
+{
+	char path[PATH_MAX + 16], buf[4096];
+	pid_t pid = fork();
+	int fd;
+
+	if (pid)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	snprintf(path, sizeof(path), "%s/data", mnt);
+	fd = open(path, O_RDONLY);
+	_exit(fd >= 0 && read(fd, buf, sizeof(buf)) < 0 ? 0 : 1);
+}
+
+TEST_F_TIMEOUT(ids, close_holds_id, 60)
+{
+	struct nydusfs_dev_init_reply init = { .version = NYDUSFS_DEV_VERSION };
+	struct nydusfs_dev_open_reply open_rep = {};
+	struct nydusfs_dev_read_reply read_rep;
+	struct nydusfs_dev_read *rd;
+	struct ids_msg m;
+	uint8_t digest[NYDUSFS_DIGEST_SIZE];
+	char cache[PATH_MAX + 16];
+	uint32_t old_id = 0;
+	bool closed = false;
+	int status, i;
+	pid_t pid;
+
+	ST_SKIPPED();
+	self->dev = open(ST_DEV, O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, self->dev);
+	ASSERT_EQ(0, ids_take(self->dev, &m, 10000));
+	ASSERT_EQ(NYDUSFS_OP_INIT, m.hdr.opcode);
+	ASSERT_EQ(0, ids_reply(self->dev, &m.hdr, 0, &init, sizeof(init)));
+	snprintf(cache, sizeof(cache), "%s/cache", self->tmp);
+	open_rep.fd = open(cache, O_RDWR | O_CREAT, 0600);
+	ASSERT_LE(0, open_rep.fd);
+
+	/* a first object: opened, a READ refused, unmounted: CLOSE queued */
+	ASSERT_EQ(0, st_mount(self->img.bootstrap, self->mnt, "timeout=5"));
+	pid = ids_reader(self->mnt);
+	ASSERT_EQ(0, ids_take_open_read(self->dev, &m));
+	ASSERT_EQ(NYDUSFS_OP_OPEN, m.hdr.opcode);
+	old_id = m.hdr.object_id;
+	memcpy(digest, ((struct nydusfs_dev_blob *)m.body)->digest, sizeof(digest));
+	ASSERT_EQ(0, ids_reply(self->dev, &m.hdr, 0, &open_rep, sizeof(open_rep)));
+	ASSERT_EQ(0, ids_take_open_read(self->dev, &m));
+	ASSERT_EQ(NYDUSFS_OP_READ, m.hdr.opcode);
+	rd = (struct nydusfs_dev_read *)m.body;
+	read_rep.chunk_index = rd->chunk_index;
+	read_rep.chunk_count = rd->chunk_count;
+	ASSERT_EQ(0, ids_reply(self->dev, &m.hdr, -EIO, &read_rep, sizeof(read_rep)));
+	/* refuse every READ (readahead asks for several) until the reader is gone */
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		struct pollfd pfd = { .fd = self->dev, .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) != 1 || read(self->dev, &m, sizeof(m)) < 0 ||
+		    m.hdr.opcode != NYDUSFS_OP_READ)
+			continue;
+		rd = (struct nydusfs_dev_read *)m.body;
+		read_rep.chunk_index = rd->chunk_index;
+		read_rep.chunk_count = rd->chunk_count;
+		ids_reply(self->dev, &m.hdr, -EIO, &read_rep, sizeof(read_rep));
+	}
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* READs queued but not read yet would keep the object: refuse them */
+	while (!ids_take(self->dev, &m, 500)) {
+		if (m.hdr.opcode != NYDUSFS_OP_READ)
+			continue;
+		rd = (struct nydusfs_dev_read *)m.body;
+		read_rep.chunk_index = rd->chunk_index;
+		read_rep.chunk_count = rd->chunk_count;
+		ids_reply(self->dev, &m.hdr, -EIO, &read_rep, sizeof(read_rep));
+	}
+	ASSERT_EQ(0, st_umount(self->mnt));
+
+	/* a second object of the same blob, its OPEN queued behind the CLOSE */
+	ASSERT_EQ(0, st_mount(self->img.bootstrap, self->mnt, "timeout=5"));
+	pid = ids_reader(self->mnt);
+	for (i = 0; i < 64; i++) {
+		ASSERT_EQ(0, ids_take(self->dev, &m, 10000));
+		if (m.hdr.opcode != NYDUSFS_OP_OPEN) {
+			if (m.hdr.opcode == NYDUSFS_OP_CLOSE && m.hdr.object_id == old_id)
+				closed = true;
+			continue;
+		}
+		ASSERT_EQ(NYDUSFS_OP_OPEN, m.hdr.opcode);
+		EXPECT_EQ(0, memcmp(digest, ((struct nydusfs_dev_blob *)m.body)->digest,
+				    sizeof(digest)));
+		EXPECT_NE(old_id, m.hdr.object_id)
+			TH_LOG("object id %u reused while its CLOSE was unread", old_id);
+		ASSERT_EQ(0, ids_reply(self->dev, &m.hdr, -EIO, &(struct nydusfs_dev_open_reply){ 0 },
+				       sizeof(struct nydusfs_dev_open_reply)));
+		break;
+	}
+	ASSERT_GT(64, i);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* the CLOSE may come before or after the OPEN */
+	for (i = 0; !closed && i < 16 && !ids_take(self->dev, &m, 10000); i++)
+		if (m.hdr.opcode == NYDUSFS_OP_CLOSE && m.hdr.object_id == old_id)
+			closed = true;
+	EXPECT_TRUE(closed);
+	close(open_rep.fd);
 }
 
 ST_HARNESS_MAIN
