@@ -411,9 +411,23 @@ static int token_fetch(struct token *t, const struct registry *reg)
 
 /* ---- one ranged GET ---- */
 
+/* @url without its query (signed URLs carry secrets there) and without
+ * user:password@: what logs and metric labels may show */
 static const char *url_for_log(const char *url, char *buf, size_t size)
 {
-	snprintf(buf, size, "%.*s", (int)strcspn(url, "?#"), url);
+	const char *p, *at, *end;
+
+	if (!url)
+		return "";
+	p = strstr(url, "://");
+	end = url + strcspn(url, "?#");
+	p = p ? p + 3 : url;
+	at = memchr(p, '@', strcspn(p, "/?#"));
+	if (at)
+		snprintf(buf, size, "%.*s%.*s", (int)(p - url), url,
+			 (int)(end - at - 1), at + 1);
+	else
+		snprintf(buf, size, "%.*s", (int)(end - url), url);
 	return buf;
 }
 
@@ -883,8 +897,8 @@ struct source *registry_new(const char *ref, const char *mirror)
 {
 	const struct cfg_host *hc, *mc = NULL;
 	struct registry *reg;
+	char *host, *mhost, buf[1024];
 	struct source *s;
-	char *host, *mhost;
 	size_t len;
 
 	if (!ready && registry_init())
@@ -917,7 +931,9 @@ struct source *registry_new(const char *ref, const char *mirror)
 	s = xzalloc(sizeof(*s));
 	s->ops = &registry_ops;
 	s->priv = reg;
-	s->name = mirror ? xasprintf("mirror:%s (%s)", reg->base, ref) :
+	s->name = mirror ? xasprintf("mirror:%s (%s)",
+				     url_for_log(reg->base, buf, sizeof(buf)),
+				     ref) :
 			   xasprintf("registry:%s", ref);
 	reg->src = s;
 	sources_register(s);

@@ -47,6 +47,7 @@ struct conn {
 	int fds[CONN_MAX_FDS];
 	unsigned int nfds;
 	bool busy;		/* an asynchronous command runs */
+	bool in_handler;	/* inside handle_line(): it kicks */
 	bool closing;		/* close once the answer is out */
 	bool eof;
 };
@@ -159,7 +160,8 @@ static void mount_done(void *arg, struct mount *m, int error,
 				    json_integer(m->pf_total));
 		reply_json(c, o);
 	}
-	conn_kick(c);
+	if (!c->in_handler)
+		conn_kick(c);
 }
 
 static int req_fd(struct conn *c, json_t *v)
@@ -340,7 +342,8 @@ static void cache_done(void *arg, const struct cache_usage *u, int error)
 				    json_integer(u->evicted_bytes));
 		reply_json(c, o);
 	}
-	conn_kick(c);
+	if (!c->in_handler)
+		conn_kick(c);
 }
 
 static void cmd_cache(struct conn *c, json_t *req)
@@ -396,7 +399,9 @@ static void handle_line(struct conn *c, const char *line)
 	for (i = 0; cmd && i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (!strcmp(cmd, commands[i].name)) {
 			dbg("control: %s", cmd);
+			c->in_handler = true;
 			commands[i].fn(c, req);
+			c->in_handler = false;
 			break;
 		}
 	}

@@ -193,7 +193,9 @@ static void open_ready(struct cwait *cw, int error)
 
 	if (error) {
 		err("OPEN blob %s: %s", r->blob->hex, strerror(-error));
-		obj_set(r->hdr.object_id, NULL);
+		/* the id may name a newer object by now */
+		if (obj_get(r->hdr.object_id) == r->blob)
+			obj_set(r->hdr.object_id, NULL);
 	}
 	open_reply(&r->hdr, r->blob, error ? -EIO : 0);
 	cache_blob_put(r->blob);

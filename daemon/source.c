@@ -106,9 +106,14 @@ static struct source *registry_get(const char *ref, const char *mirror)
 	char *name;
 
 	if (mirror) {
+		/* the same name registry_new() gives (credentials left out) */
 		for (len = strlen(mirror); len && mirror[len - 1] == '/'; len--)
 			;
 		name = xasprintf("mirror:%.*s (%s)", (int)len, mirror, ref);
+		if (strchr(name, '@')) {
+			free(name);
+			return registry_new(ref, mirror);
+		}
 	} else {
 		name = xasprintf("registry:%s", ref);
 	}
