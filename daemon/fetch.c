@@ -422,8 +422,10 @@ static void throttle_fn(struct timer *t)
 static void verify_fn(struct work *w)
 {
 	struct job *j = container_of(w, struct job, vwork);
+	uint64_t t0 = thread_cpu_ns();
 
 	j->verr = verify_chunk(&j->desc, j->cbuf, &j->ubuf);
+	j->verify_ns = thread_cpu_ns() - t0;
 	if (!j->verr && j->ubuf == j->cbuf)
 		j->cbuf = NULL;		/* stored as it is */
 }
@@ -446,6 +448,7 @@ static void verify_done(struct work *w)
 
 	free(j->cbuf);
 	j->cbuf = NULL;
+	fstats.verify_ns += j->verify_ns;
 	if (j->verr) {
 		fstats.verify_failures++;
 		j->from->m.verify_failures++;

@@ -180,6 +180,9 @@ char *metrics_text(void)
 	one(f, "verification_failures_total", "counter",
 	    "Chunks whose data did not match their digest.",
 	    fstats.verify_failures);
+	head(f, "verify_cpu_seconds_total", "counter",
+	     "CPU time spent decompressing chunks and checking their digests.");
+	fprintf(f, "nydusfsd_verify_cpu_seconds_total %.6f\n", fstats.verify_ns / 1e9);
 	one(f, "merged_requests_total", "counter",
 	    "Ranged requests that carried more than one chunk.",
 	    fstats.merged_ranges);

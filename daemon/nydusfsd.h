@@ -37,6 +37,7 @@ char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t now_ms(void);			/* CLOCK_MONOTONIC */
 uint64_t now_us(void);
+uint64_t thread_cpu_ns(void);
 double wall_time(void);			/* CLOCK_REALTIME, seconds */
 void hex_digest(const uint8_t *digest, char hex[NFD_HEX_LEN]);
 /* "12", "4K", "16M", "2G", "1T" (powers of 1024); 0 or -EINVAL */
@@ -337,6 +338,7 @@ struct job {
 	struct source *from;
 	struct work vwork;
 	int verr;
+	uint64_t verify_ns;		/* CPU time of verify_fn */
 	struct cwait clear;
 	struct cwrite cw;
 };
@@ -378,6 +380,7 @@ struct fetch_stats {
 	uint64_t inflight_ranges, queued[NR_PRIO], jobs;
 	uint64_t cache_hits, cache_misses, verify_failures, failed_chunks;
 	uint64_t merged_ranges, chunks_fetched, readahead_chunks;
+	uint64_t verify_ns;		/* CPU time decompressing + hashing */
 };
 extern struct fetch_stats fstats;
 void chunk_desc_from_disk(const struct nydusfs_chunk *c,

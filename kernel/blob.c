@@ -121,29 +121,30 @@ bool nydusfs_chunk_present(struct nydusfs_object *obj, u32 chunk)
 
 /*
  * The daemon's word that a chunk is in the cache file is checked once, at
- * the first use after the READ reply or OPEN bitmap that claimed it: its
- * range, up to the next 4 KiB, must hold data and no hole.  Two llseek
- * calls; they move the cache file's position, which the daemon shares.
+ * the first use after the READ reply or OPEN bitmap that claimed it: every
+ * 4 KiB block of its range must hold data, not a hole.  One SEEK_DATA per
+ * block: SEEK_HOLE would be one call, but it scans on to the first hole
+ * after the chunk, to the end of a fully cached file, which makes a walk of
+ * many small files quadratic.  The calls move the cache file's position,
+ * which the daemon shares.
  * 0: the chunk is there; -ENODATA: it is not (part was never written).
  */
 int nydusfs_chunk_check(struct nydusfs_object *obj,
 			const struct nydusfs_map *map)
 {
-	loff_t start = map->dc.uncompressed_offset;
-	loff_t end = start + map->dc.uncompressed_size;
+	loff_t pos = map->dc.uncompressed_offset;
+	loff_t end = pos + map->dc.uncompressed_size;
 	loff_t ret;
 
 	if (test_bit(map->chunk, obj->checked))
 		return 0;
-	ret = vfs_llseek(obj->cache, start, SEEK_DATA);
-	if (ret == start)
-		ret = vfs_llseek(obj->cache, start, SEEK_HOLE);
-	else if (ret >= 0 || ret == -ENXIO)
-		return -ENODATA;
-	if (ret < 0)
-		return ret == -ENXIO ? -ENODATA : ret;
-	if (ret < end)
-		return -ENODATA;
+	for (; pos < end; pos = round_down(pos, PAGE_SIZE) + PAGE_SIZE) {
+		ret = vfs_llseek(obj->cache, pos, SEEK_DATA);
+		if (ret == -ENXIO || (ret >= 0 && ret != pos))
+			return -ENODATA;
+		if (ret < 0)
+			return ret;
+	}
 	set_bit(map->chunk, obj->checked);
 	return 0;
 }

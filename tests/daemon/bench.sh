@@ -8,6 +8,8 @@
 # chunks) and a tree of 10,000 small files.  Prints the throughput over the
 # link rate (target: at least 0.9) and the daemon's peak RSS (target: at
 # most 32 MiB).  Not part of `make check` (about 5 minutes).
+# BENCH_LOADS="tree tree-warm" runs only those loads (default: big tree
+# tree-warm); FETCH_OPTS="key=value,..." adds [fetch] settings.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,9 +51,9 @@ mkdir -p "$WORK/data/big" "$WORK/data/tree"
 cp "$WORK/img-big/bootstrap" "$WORK/data/big/"
 cp "$WORK/img-tree/bootstrap" "$WORK/data/tree/"
 cp -a "$REGISTRY_ROOT" "$WORK/data/regroot"
-cp "$TOP/tests/daemon/guest_bench.sh" "$WORK/data/"
+cp "${GUEST_BENCH:-$TOP/tests/daemon/guest_bench.sh}" "$WORK/data/guest_bench.sh"
 "$TOP/tools/vm-run" --icount --mem 2G --timeout 1800 \
-	--with docker-registry,tc --disk "$WORK/data" -- \
+	--with docker-registry,tc${BENCH_WITH:-} --disk "$WORK/data" -- \
 	sh /mnt/disk0/guest_bench.sh /mnt/disk0 "$RATE" "$DELAY" "${LOGLEVEL:-warning}" \
-	"${FETCH_OPTS:-}" |
+	"${FETCH_OPTS:-}" "${BENCH_LOADS:-big tree tree-warm}" |
 	tee "$WORK/result.txt"

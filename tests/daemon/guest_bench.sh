@@ -17,6 +17,8 @@ RATE=${2:-100}
 DELAY=${3:-5}
 LOGLEVEL=${4:-warning}
 FETCH_OPTS=$(echo "${5:-}" | tr ',' '\n')
+LOADS=${6:-big tree tree-warm}
+want() { case " $LOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 T=/tmp/bench
 mkdir -p $T/mnt
 export NYDUSFS_SOCKET=$T/nydusfsd.sock
@@ -31,6 +33,7 @@ storage: {filesystem: {rootdirectory: $T/reg}, delete: {enabled: true}}
 http: {addr: "127.0.0.1:5000"}
 EOF
 docker-registry serve $T/registry.yml >$T/registry.log 2>&1 &
+RPID=$!
 i=0
 until wget -q -O /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null; do
 	i=$((i + 1))
@@ -58,6 +61,8 @@ nydusfsd --config $T/nydusfsd.conf 2>$T/daemon.log &
 DPID=$!
 
 now() { awk '{ print $1 }' /proc/uptime; }
+# cputime PID: its user + system time in clock ticks
+cputime() { awk '{ print $14 + $15 }' /proc/$1/stat; }
 metric() { nydusfs metrics | awk -v m="$1" '$1 ~ "^"m { s += $2 } END { print s + 0 }'; }
 
 # run NAME IMAGE CMD: a cold read through a fresh mount
@@ -70,12 +75,18 @@ run()
 	echo 3 >/proc/sys/vm/drop_caches
 	b0=$(metric nydusfsd_fetch_bytes_total)
 	i0=$(awk '/^cpu / { print $5 + $6 }' /proc/stat)
+	d0=$(cputime $DPID) r0=$(cputime $RPID)
+	v0=$(metric nydusfsd_verify_cpu_seconds_total)
 	t0=$(now)
 	[ "$LOGLEVEL" = debug ] && echo "# $name start $(date +%T)" >&2
 	sh -c "$*" >/dev/null || echo "bench $name read-error 1"
 	[ "$LOGLEVEL" = debug ] && echo "# $name end $(date +%T)" >&2
 	t1=$(now)
 	i1=$(awk '/^cpu / { print $5 + $6 }' /proc/stat)
+	d1=$(cputime $DPID) r1=$(cputime $RPID)
+	echo "bench $name cpu_daemon_s $(awk -v t=$((d1 - d0)) 'BEGIN { print t / 100 }')"
+	echo "bench $name cpu_verify_s $(awk -v a="$v0" -v b="$(metric nydusfsd_verify_cpu_seconds_total)" 'BEGIN { printf "%.2f", b - a }')"
+	echo "bench $name cpu_registry_s $(awk -v t=$((r1 - r0)) 'BEGIN { print t / 100 }')"
 	awk -v n="$name" -v i=$((i1 - i0)) -v t0="$t0" -v t1="$t1" 'BEGIN {
 		printf "bench %s cpu_idle %.2f\n", n, i / 100 / (t1 - t0) }'
 	b1=$(metric nydusfsd_fetch_bytes_total)
@@ -90,21 +101,23 @@ run()
 
 sleep 1
 echo "bench link rate_mbit $RATE delay_ms $DELAY"
-# the link itself: one plain download of the big blob (busybox wget)
-blob=$(ls $T/reg/docker/registry/v2/repositories/bench/big/_layers/sha256/ |
-	while read -r h; do
-		s=$(stat -c %s $T/reg/docker/registry/v2/blobs/sha256/$(echo $h | cut -c1-2)/$h/data)
-		echo "$s $h"
-	done | sort -n | tail -n 1 | cut -d' ' -f2)
-t0=$(now)
-wget -q -O /dev/null http://127.0.0.1:5000/v2/bench/big/blobs/sha256:$blob
-t1=$(now)
-awk -v t0="$t0" -v t1="$t1" -v r="$RATE" -v b=$((128 << 20)) 'BEGIN {
-	s = t1 - t0; printf "bench wget seconds %.2f\nbench wget link_ratio %.3f\n", s, b * 8 / s / 1e6 / r }'
-run big big "cat $T/mnt/big"
-run tree tree "cd $T/mnt && find . -type f | xargs cat"
+if want big; then
+	# the link itself: one plain download of the big blob (busybox wget)
+	blob=$(ls $T/reg/docker/registry/v2/repositories/bench/big/_layers/sha256/ |
+		while read -r h; do
+			s=$(stat -c %s $T/reg/docker/registry/v2/blobs/sha256/$(echo $h | cut -c1-2)/$h/data)
+			echo "$s $h"
+		done | sort -n | tail -n 1 | cut -d' ' -f2)
+	t0=$(now)
+	wget -q -O /dev/null http://127.0.0.1:5000/v2/bench/big/blobs/sha256:$blob
+	t1=$(now)
+	awk -v t0="$t0" -v t1="$t1" -v r="$RATE" -v b=$((128 << 20)) 'BEGIN {
+		s = t1 - t0; printf "bench wget seconds %.2f\nbench wget link_ratio %.3f\n", s, b * 8 / s / 1e6 / r }'
+fi
+want big && run big big "cat $T/mnt/big"
+want tree && run tree tree "cd $T/mnt && find . -type f | xargs cat"
 # the same read again, everything in the cache: what the daemon costs
-run tree-warm tree "cd $T/mnt && find . -type f | xargs cat"
+want tree-warm && run tree-warm tree "cd $T/mnt && find . -type f | xargs cat"
 echo "bench daemon vmhwm_kib $(awk '/VmHWM/ { print $2 }' /proc/$DPID/status)"
 echo "bench daemon vmrss_kib $(awk '/VmRSS/ { print $2 }' /proc/$DPID/status)"
 if [ "$LOGLEVEL" = debug ]; then grep -E "big|chunks|OPEN|READ" $T/daemon.log | head -n 150; fi
