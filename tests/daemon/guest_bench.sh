@@ -120,7 +120,7 @@ want tree && run tree tree "cd $T/mnt && find . -type f | xargs cat"
 want tree-warm && run tree-warm tree "cd $T/mnt && find . -type f | xargs cat"
 echo "bench daemon vmhwm_kib $(awk '/VmHWM/ { print $2 }' /proc/$DPID/status)"
 echo "bench daemon vmrss_kib $(awk '/VmRSS/ { print $2 }' /proc/$DPID/status)"
-if [ "$LOGLEVEL" = debug ]; then grep -E "big|chunks|OPEN|READ" $T/daemon.log | head -n 150; fi
+if [ "$LOGLEVEL" = debug ]; then grep -E "big|chunks|OPEN|READ" $T/daemon.log | grep -v "^.*READ" | head -n 150; fi
 grep -E "error|warning" $T/daemon.log | head -n 5
 kill $DPID
 $TC qdisc del dev lo root
