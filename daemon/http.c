@@ -270,6 +270,9 @@ int hreq_init(struct hreq *h, const char *url)
 	if (!strncasecmp(url, "https:", 6))
 		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* one socket action reads one buffer: 16 KiB (the default) costs a
+	 * loop iteration per 16 KiB of a ranged body */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L << 10);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)cfg.connect_timeout);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)cfg.stall_timeout);
