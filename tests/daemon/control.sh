@@ -113,7 +113,8 @@ EOF
 	NOTIFY_SOCKET=$T/notify.sock "$NYDUSFSD" --config "$T/d.conf" \
 		2>>"$T/d.log" &
 	DPID=$!
-	for _ in $(seq 50); do
+	# up to 30 s: a loaded CI host can be slow to start three processes
+	for _ in $(seq 300); do
 		grep -q READY=1 "$T/notify.log" 2>/dev/null && break
 		sleep 0.1
 	done
