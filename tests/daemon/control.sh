@@ -225,7 +225,7 @@ stop_daemon
 # [cache] limit: the daemon evicts by itself, never what is in use
 printf 'limit = 1\ngc_interval = 1\n' >>"$T/d.conf"
 start_daemon
-for _ in $(seq 50); do
+for _ in $(seq 150); do
 	[ -e "$T/cache/$new" ] || break
 	sleep 0.1
 done
