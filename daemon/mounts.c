@@ -457,10 +457,12 @@ int mounts_init(const char *state_dir)
 	json_t *root, *arr;
 	struct stat st;
 	size_t i;
+	int ret;
 
-	if (mkdir(state_dir, 0700) && errno != EEXIST) {
-		err("state dir %s: %s", state_dir, strerror(errno));
-		return -errno;
+	ret = mkdir_p(state_dir);
+	if (ret) {
+		err("state dir %s: %s", state_dir, strerror(-ret));
+		return ret;
 	}
 	mt.path = xasprintf("%s/mounts.json", state_dir);
 	if (stat(mt.path, &st))

@@ -45,6 +45,8 @@ int parse_uint(const char *s, uint64_t max, uint64_t *out);
 int parse_bool(const char *s, bool *out);
 /* Write @len bytes of @buf to @path atomically (tmp + fsync + rename). */
 int write_file_atomic(const char *path, const void *buf, size_t len);
+/* @path and its parents; the last one 0700. */
+int mkdir_p(const char *path);
 
 struct strv {
 	char **v;
