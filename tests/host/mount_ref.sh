@@ -157,28 +157,7 @@ info "not a nydusfs image: ok"
 
 # ---- platforms ----
 # an index of the converted image with only arm64 and s390x entries
-python3 - "$T/C" <<'EOF'
-import hashlib, json, os, sys
-lay = sys.argv[1]
-idx = json.load(open(os.path.join(lay, "index.json")))
-m = idx["manifests"][0]
-def entry(os_, arch, variant=None):
-    p = {"os": os_, "architecture": arch}
-    if variant:
-        p["variant"] = variant
-    return {"mediaType": m["mediaType"], "digest": m["digest"],
-            "size": m["size"], "platform": p}
-body = json.dumps({"schemaVersion": 2,
-                   "mediaType": "application/vnd.oci.image.index.v1+json",
-                   "manifests": [entry("linux", "arm64", "v8"),
-                                 entry("linux", "s390x")]}).encode()
-d = hashlib.sha256(body).hexdigest()
-open(os.path.join(lay, "blobs", "sha256", d), "wb").write(body)
-idx["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
-                         "digest": "sha256:" + d, "size": len(body),
-                         "annotations": {"org.opencontainers.image.ref.name": "multi"}})
-json.dump(idx, open(os.path.join(lay, "index.json"), "w"))
-EOF
+add_platform_index "$T/C" v1 multi
 refused 1 "oci:$T/C:multi"
 assert_grep 'has no linux/amd64 image; it has: linux/arm64/v8, linux/s390x \(choose one with --platform' "$NYD_ERR"
 dry --platform linux/s390x "oci:$T/C:multi"
