@@ -588,7 +588,13 @@ static int resolve_image(struct mount_args *a)
 {
 	struct stat st;
 
-	if (stat(a->image, &st) == 0 && !S_ISDIR(st.st_mode)) {
+	if (stat(a->image, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cli_err("mount", "%s is a directory: give a bootstrap file or an "
+			"image reference (docker://... or oci:DIR:TAG)",
+			a->image);
+		return -1;
+	}
+	if (stat(a->image, &st) == 0) {
 		if (a->ref.given) {
 			cli_err("mount", "%s is a bootstrap file: --platform, "
 				"--tls-verify, --cert-dir, --ca-file, --creds and "

@@ -74,7 +74,8 @@ int ref_opt(struct ref_opts *o, const char *name, const char *value)
 	n[i] = '\0';
 	if (!strcmp(n, "tls-verify")) {
 		err = cv_parse_bool(value, &v);
-		o->reg.tls_verify = v;
+		if (!err)
+			o->reg.tls_verify = v;
 	} else if (!strcmp(n, "platform")) {
 		err = need_value(n, value);
 		if (!err && cv_platform_parse(value, &o->platform)) {
@@ -82,15 +83,15 @@ int ref_opt(struct ref_opts *o, const char *name, const char *value)
 				    "linux/amd64 or linux/arm64/v8", value);
 			err = -EINVAL;
 		}
-	} else if (!strcmp(n, "cert-dir") || !strcmp(n, "ca-file") ||
-		   !strcmp(n, "authfile")) {
+	} else if (!strcmp(n, "cert-dir")) {
 		err = need_value(n, value);
-		if (n[1] == 'e')
-			o->reg.cert_dir = value;
-		else if (n[1] == 'a')
-			o->reg.ca_file = value;
-		else
-			o->reg.auth_file = value;
+		o->reg.cert_dir = value;
+	} else if (!strcmp(n, "ca-file")) {
+		err = need_value(n, value);
+		o->reg.ca_file = value;
+	} else if (!strcmp(n, "authfile")) {
+		err = need_value(n, value);
+		o->reg.auth_file = value;
 	} else if (!strcmp(n, "creds")) {
 		err = set_creds(o, value);
 	} else {
@@ -339,7 +340,7 @@ int ref_image_get(const char *ref, const struct ref_opts *o,
 	if (err)
 		return err;
 	ri->label = strdup(s->label);
-	err = cv_image_resolve(s, &o->platform, &img);
+	err = ri->label ? cv_image_resolve(s, &o->platform, &img) : -ENOMEM;
 	if (!err)
 		err = find_bootstrap(s, &img, &d, &want);
 	if (!err) {
