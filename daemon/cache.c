@@ -655,25 +655,6 @@ void cache_sync_all(void)
 
 /* ---- setup ---- */
 
-static int mkdir_p(const char *path)
-{
-	char *p = xstrdup(path), *s;
-	int ret = 0;
-
-	for (s = p + 1; *s && !ret; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) && errno != EEXIST)
-			ret = -errno;
-		*s = '/';
-	}
-	if (!ret && mkdir(p, 0700) && errno != EEXIST)
-		ret = -errno;
-	free(p);
-	return ret;
-}
-
 int cache_init(const char *dir)
 {
 	int ret;

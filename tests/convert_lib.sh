@@ -15,6 +15,8 @@
 # mk_minbase_image LAYOUT                   tags v1 (Debian minbase), v2
 #                                           (changes, whiteouts), v3 (an
 #                                           opaque directory)
+# add_platform_index LAYOUT TAG NEWTAG      an index of TAG for arm64/v8
+#                                           and s390x
 # fetch_converted REF DIR [SKOPEO ARGS]     skopeo copy REF to DIR/layout,
 #                                           then DIR/bootstrap + DIR/blobs/
 #                                           from it, checked
@@ -140,6 +142,35 @@ with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as tf:
 PY
 	umoci raw add-layer --image "$l:v2" --tag v3 "$T/.layer3.tar"
 	rm -rf "$b" "$T/.layer3.tar"
+}
+
+# add_platform_index LAYOUT TAG NEWTAG: an image index tagged NEWTAG whose
+# two entries, linux/arm64/v8 and linux/s390x, are both the image TAG
+add_platform_index()
+{
+	python3 - "$1" "$2" "$3" <<'EOF'
+import hashlib, json, os, sys
+lay, tag, new = sys.argv[1:]
+idx = json.load(open(os.path.join(lay, "index.json")))
+m = [d for d in idx["manifests"]
+     if d.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag][0]
+def entry(os_, arch, variant=None):
+    p = {"os": os_, "architecture": arch}
+    if variant:
+        p["variant"] = variant
+    return {"mediaType": m["mediaType"], "digest": m["digest"],
+            "size": m["size"], "platform": p}
+body = json.dumps({"schemaVersion": 2,
+                   "mediaType": "application/vnd.oci.image.index.v1+json",
+                   "manifests": [entry("linux", "arm64", "v8"),
+                                 entry("linux", "s390x")]}).encode()
+d = hashlib.sha256(body).hexdigest()
+open(os.path.join(lay, "blobs", "sha256", d), "wb").write(body)
+idx["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
+                         "digest": "sha256:" + d, "size": len(body),
+                         "annotations": {"org.opencontainers.image.ref.name": new}})
+json.dump(idx, open(os.path.join(lay, "index.json"), "w"))
+EOF
 }
 
 # umoci_ref LAYOUT:TAG DIR: what umoci unpacks, the reference tree

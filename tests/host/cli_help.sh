@@ -4,7 +4,8 @@
 # Proves: `nydusfs --help` and `nydusfs COMMAND --help` exit 0, print on
 # stdout, and document every command and option with the fixed spellings
 # (build [OPTIONS] -o OUTDIR SOURCE..., check [--blob-dir DIR] BOOTSTRAP,
-# unpack [--blob-dir DIR] BOOTSTRAP DESTDIR, inspect [--json] BOOTSTRAP).
+# unpack [--blob-dir DIR] BOOTSTRAP DESTDIR, inspect [--json] BOOTSTRAP,
+# mount [OPTIONS] BOOTSTRAP|REF MOUNTPOINT, umount MOUNTPOINT).
 . "$(dirname "$0")/../lib.sh"
 require_nydusfs
 
@@ -33,6 +34,12 @@ nyd_ok unpack --help
 help_has unpack --blob-dir BOOTSTRAP DESTDIR
 nyd_ok inspect --help
 help_has inspect --json BOOTSTRAP
+nyd_ok mount --help
+help_has mount "BOOTSTRAP MOUNTPOINT" "REF MOUNTPOINT" docker:// oci: \
+	--tls-verify --platform --cert-dir --ca-file --creds --authfile \
+	--dry-run --blob-dir /var/lib/nydusfs "plain"
+nyd_ok umount --help
+help_has umount MOUNTPOINT
 
 for c in build check unpack inspect; do
 	nyd_ok "$c" --help

@@ -36,29 +36,7 @@ no_manifest()
 
 # ---- platforms ----
 # an index with arm64 and s390x entries (both the v1 image), tagged multi
-python3 - "$T/L" <<'EOF'
-import hashlib, json, os, sys
-lay = sys.argv[1]
-idx = json.load(open(os.path.join(lay, "index.json")))
-m = [d for d in idx["manifests"]
-     if d.get("annotations", {}).get("org.opencontainers.image.ref.name") == "v1"][0]
-def entry(os_, arch, variant=None):
-    p = {"os": os_, "architecture": arch}
-    if variant:
-        p["variant"] = variant
-    return {"mediaType": m["mediaType"], "digest": m["digest"],
-            "size": m["size"], "platform": p}
-body = json.dumps({"schemaVersion": 2,
-                   "mediaType": "application/vnd.oci.image.index.v1+json",
-                   "manifests": [entry("linux", "arm64", "v8"),
-                                 entry("linux", "s390x")]}).encode()
-d = hashlib.sha256(body).hexdigest()
-open(os.path.join(lay, "blobs", "sha256", d), "wb").write(body)
-idx["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
-                         "digest": "sha256:" + d, "size": len(body),
-                         "annotations": {"org.opencontainers.image.ref.name": "multi"}})
-json.dump(idx, open(os.path.join(lay, "index.json"), "w"))
-EOF
+add_platform_index "$T/L" v1 multi
 nyd_expect 1 convert "oci:$T/L:multi" "oci:$T/out:m"
 assert_grep 'has no linux/amd64 image; it has: linux/arm64/v8, linux/s390x \(choose one with --platform' \
 	"$NYD_ERR" "missing platform"

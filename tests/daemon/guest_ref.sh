@@ -1,0 +1,184 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# tests/daemon/guest_ref.sh DATA: mount by reference and run from it,
+# inside the guest of tests/daemon/ref_e2e.sh (busybox sh).  DATA holds
+# regroot/ (a registry's storage with minbase:v1 and app:v3, nydusfs
+# images), ref1/ and ref3/ (umoci unpack of the originals), config.json (an
+# OCI runtime spec) and env (IMAGE_BYTES: the blobs of v1; NEW3_BYTES: the
+# blobs v3 does not share with v1).  Each case prints "ok N NAME" or "not
+# ok N NAME"; the exit status is the number of failed cases.
+#
+#   mount     nydusfs mount --tls-verify=false docker://127.0.0.1:5000/
+#             minbase:v1 DIR, with no daemon running and no config at all:
+#             it starts nydusfsd with the defaults
+#   chroot    chroot DIR /bin/sh -c 'cat /etc/os-release', and md5sum (a
+#             dynamically linked program of the image): the right output
+#   lazy      the bytes nydusfsd fetched so far are a small fraction (at
+#             most 1/4) of the image's blobs
+#   crun      an OCI bundle whose rootfs is an overlay, the mount as its
+#             lower dir and a tmpfs upper dir: crun runs /bin/sh as pid 1;
+#             the file it writes lands in the upper dir, not in the image
+#   tree      the whole tree against `umoci unpack` of the original
+#   mount-t   mount -t nydusfs -o tls-verify=false docker://127.0.0.1:5000/
+#             app:v3 DIR (util-linux mount, then mount.nydusfs): the whole
+#             tree against `umoci unpack` of the original (whiteouts, an
+#             opaque directory)
+#   shared    app:v3 shares minbase:v1's blob: reading all of it fetched
+#             only bytes of its own blob (at most NEW3_BYTES, more than 0)
+#   umount    nydusfs umount of both: nothing mounted, nothing registered
+DATA=${1:-/mnt/disk0}
+T=/tmp/ref
+REG=127.0.0.1:5000
+failed=0
+n=0
+. "$DATA/env"
+
+say() { echo "# $*"; }
+result()
+{
+	now=$(date +%s)
+	say "$2: $((now - ${last:-$now})) s"
+	last=$now
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n $2"
+	else
+		echo "not ok $n $2"
+		failed=$((failed + 1))
+	fi
+}
+
+# every byte nydusfsd received from any source
+fetched()
+{
+	nydusfs metrics | awk '$1 ~ /^nydusfsd_fetch_bytes_total/ { s += $2 }
+		END { printf "%d\n", s }'
+}
+
+compare()
+{
+	treecmp --mtime-seconds --no-root-attrs --max-diffs 20 "$1" "$2" \
+		>$T/treecmp.out 2>&1
+	rc=$?
+	head -n 20 $T/treecmp.out | sed 's/^/# /'
+	return $rc
+}
+
+# served from the read-only disk: the registry only reads it
+start_registry()
+{
+	cat >$T/registry.yml <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $DATA/regroot}}
+http: {addr: "$REG"}
+EOF
+	docker-registry serve $T/registry.yml >$T/registry.log 2>&1 &
+	i=0
+	until wget -q -O /dev/null "http://$REG/v2/" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || { say "registry did not start"; return 1; }
+		sleep 0.1
+	done
+}
+
+t0=$(date +%s)
+mkdir -p $T/m1 $T/m3 $T/bundle/rootfs $T/ovl
+start_registry || exit 100
+last=$(date +%s)
+say "registry up: $((last - t0)) s"
+
+# ---- mount: as a user types it, nothing set up ----
+rc=0
+NYDUSFS_DAEMON_LOG=1 nydusfs mount --tls-verify=false \
+	"docker://$REG/minbase:v1" $T/m1 2>$T/daemon.log || rc=1
+grep -q " $T/m1 nydusfs ro,.*digest=sha256:" /proc/mounts || rc=1
+grep " $T/m1 " /proc/mounts | sed 's/^/# /'
+ls /var/lib/nydusfs/bootstraps/sha256/ | sed 's/^/# stored bootstrap /'
+[ $rc = 0 ] || { tail -n 20 $T/daemon.log; exit 100; }
+result $rc mount
+
+# ---- chroot: a shell and a dynamically linked program from the image ----
+rc=0
+chroot $T/m1 /bin/sh -c 'cat /etc/os-release' >$T/os-release || rc=1
+cmp $T/os-release "$DATA/ref1/etc/os-release" || rc=1
+grep PRETTY_NAME $T/os-release | sed 's/^/# /'
+want=$(md5sum <"$DATA/ref1/etc/os-release" | cut -d' ' -f1)
+got=$(chroot $T/m1 /usr/bin/md5sum /etc/os-release) || rc=1
+say "md5sum in the image: $got"
+[ "$got" = "$want  /etc/os-release" ] || rc=1
+result $rc chroot
+
+# ---- lazy: a small fraction fetched ----
+rc=0
+f=$(fetched)
+say "fetched $f of $IMAGE_BYTES bytes ($((f * 100 / IMAGE_BYTES))%)"
+[ "$f" -gt 0 ] && [ $((f * 4)) -le "$IMAGE_BYTES" ] || rc=1
+result $rc lazy
+
+# ---- crun: the mount as the lower dir of an overlay ----
+rc=0
+mkdir -p $T/ovl
+mount -t tmpfs tmpfs $T/ovl
+mkdir -p $T/ovl/upper $T/ovl/work
+mount -t overlay overlay \
+	-o lowerdir=$T/m1,upperdir=$T/ovl/upper,workdir=$T/ovl/work \
+	$T/bundle/rootfs || rc=1
+cp "$DATA/config.json" $T/bundle/
+mkdir -p /sys/fs/cgroup
+mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null
+crun --cgroup-manager=disabled run --no-pivot --bundle $T/bundle ref-e2e \
+	>$T/crun.out 2>&1 || rc=1
+sed 's/^/# crun: /' $T/crun.out | grep -v -e NAME= -e _URL= -e ^ID
+grep -qx 'pid 1' $T/crun.out || rc=1
+grep -q "^$want  /etc/os-release" $T/crun.out || rc=1
+[ "$(cat $T/ovl/upper/root/crun.txt 2>/dev/null)" = from-crun ] || rc=1
+[ ! -e $T/m1/root/crun.txt ] || rc=1
+umount $T/bundle/rootfs || rc=1
+umount $T/ovl
+result $rc crun
+
+# ---- tree: all of minbase:v1 ----
+rc=0
+compare "$DATA/ref1" $T/m1 || rc=1
+f1=$(fetched)
+say "fetched $f1 of $IMAGE_BYTES bytes after reading every file"
+result $rc tree
+
+# ---- mount -t nydusfs: app:v3, whose first blob is minbase:v1's ----
+rc=0
+ln -sf "$(command -v nydusfs)" /sbin/mount.nydusfs
+MOUNT=/usr/local/bin/mount	# util-linux, not busybox's applet
+[ -x $MOUNT ] || MOUNT=mount
+$MOUNT -t nydusfs -o tls-verify=false "docker://$REG/app:v3" $T/m3 || rc=1
+grep " $T/m3 " /proc/mounts | sed 's/^/# /'
+[ $rc = 0 ] && { compare "$DATA/ref3" $T/m3 || rc=1; }
+[ -e $T/m3/etc/motd ] && rc=1		# a whiteout
+[ -e $T/m3/usr/share/doc ] && rc=1
+[ "$(ls $T/m3/etc/apt)" = sources.list ] || rc=1	# opaque
+result $rc mount-t
+
+# ---- shared: nothing of minbase:v1's blob fetched again ----
+f3=$(fetched)
+d=$((f3 - f1))
+say "reading app:v3 fetched $d bytes; its own blobs: $NEW3_BYTES bytes"
+rc=0
+[ "$d" -gt 0 ] && [ "$d" -le "$NEW3_BYTES" ] || rc=1
+result $rc shared
+
+# ---- umount ----
+rc=0
+nydusfs umount $T/m1 || rc=1
+nydusfs umount $T/m3 || rc=1
+grep nydusfs /proc/mounts && rc=1
+nydusfs status >$T/status || rc=1
+grep -q '^mount ' $T/status && rc=1
+sed 's/^/# /' $T/status
+result $rc umount
+
+say "guest time $(($(date +%s) - t0)) s"
+grep -E 'error|warning' $T/daemon.log | sed 's/^[0-9:.]* //' | sort |
+	uniq -c | sort -rn | head -n 10 | sed 's/^/# log: /'
+echo "# $((n - failed)) passed, $failed failed"
+exit $failed
