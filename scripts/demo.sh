@@ -154,7 +154,11 @@ on_exit()
 		printf 'FAILED\n'
 		{
 			echo
-			echo "nydusfs demo: step $STEP/$NSTEPS ($STEP_TITLE) failed (exit $rc)."
+			if [ "$rc" = 130 ]; then
+				echo "nydusfs demo: interrupted in step $STEP/$NSTEPS ($STEP_TITLE); cleaning up."
+			else
+				echo "nydusfs demo: step $STEP/$NSTEPS ($STEP_TITLE) failed (exit $rc)."
+			fi
 			echo "Last lines of the log:"
 			tail -n 15 "$LOG" | cut -c1-200 | sed 's/^/  | /'
 			echo "Full log: $LOG"
@@ -361,6 +365,22 @@ read_run()
 	done
 }
 
+# run_there CMD...: run demo-guest.sh through CMD in the background (so
+# that cleanup can stop it), its output read by read_run; CMD's status.
+run_there()
+{
+	local rc=0
+
+	rm -f "$WORK/run.fifo"
+	mkfifo "$WORK/run.fifo"
+	"$@" >"$WORK/run.fifo" 2>&1 </dev/null &
+	RUN_PID=$!
+	read_run <"$WORK/run.fifo"
+	wait "$RUN_PID" || rc=$?
+	RUN_PID=""
+	return "$rc"
+}
+
 # Steps 7-9 in a QEMU guest: the registry's storage goes in on a disk.
 run_in_guest()
 {
@@ -373,13 +393,10 @@ run_in_guest()
 	cp "$TOP/scripts/demo-guest.sh" "$g/"
 	write_run_env "$g/demo.env" DEMO_WORK=/tmp/demo \
 		DEMO_REGROOT=/mnt/disk0/regroot DEMO_CACHE_SYNC=false
-	read_run < <(TMPDIR=$WORK "$TOP/tools/vm-run" --smp 2 \
+	TMPDIR=$WORK run_there "$TOP/tools/vm-run" --smp 2 \
 		--mem "${DEMO_VM_MEM:-2G}" --timeout "${DEMO_VM_TIMEOUT:-1800}" \
 		--with docker-registry,skopeo,umoci --disk "$g" -- \
-		sh /mnt/disk0/demo-guest.sh /mnt/disk0/demo.env 2>&1)
-	RUN_PID=$!
-	wait "$RUN_PID" || rc=$?
-	RUN_PID=""
+		sh /mnt/disk0/demo-guest.sh /mnt/disk0/demo.env || rc=$?
 	case $rc in
 	0) end_step; return 0 ;;
 	124) echo "demo: the guest timed out (DEMO_VM_TIMEOUT)" >>"$LOG" ;;
@@ -403,18 +420,15 @@ run_on_host()
 	fi
 	write_run_env "$WORK/run.env" DEMO_WORK="$WORK/run" \
 		DEMO_REGISTRY="$REGISTRY_HOST" DEMO_REGLOG="$REGISTRY_LOGFILE"
-	read_run < <(PATH=$TOP/build/bin:$PATH sh "$TOP/scripts/demo-guest.sh" \
-		"$WORK/run.env" 2>&1)
-	RUN_PID=$!
-	wait "$RUN_PID" || rc=$?
-	RUN_PID=""
+	PATH=$TOP/build/bin:$PATH run_there sh "$TOP/scripts/demo-guest.sh" \
+		"$WORK/run.env" || rc=$?
 	[ "$rc" = 0 ] && end_step
 	return "$rc"
 }
 
 # ---- the summary ----
 
-mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+size() { awk -v b="$1" 'BEGIN { if (b < 1e5) printf "%.1f kB", b / 1e3; else printf "%.1f MB", b / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3fx", a / b; else print "-" }'; }
 
 show_output()
@@ -445,15 +459,16 @@ summary()
 	fi
 	echo
 	printf '  image:  original  %s in %s compressed layer(s), %s unpacked\n' \
-		"$(mb "$orig")" "$(result original_layers)" \
-		"$(mb $(($(result pull_unpacked_kib) * 1024)))"
+		"$(size "$orig")" "$(result original_layers)" \
+		"$(size $(($(result pull_unpacked_kib) * 1024)))"
 	printf '          nydusfs   %s (blob %s + bootstrap layer %s)\n' \
-		"$(mb $((blob + boot)))" "$(mb "$blob")" "$(mb "$boot")"
+		"$(size $((blob + boot)))" "$(size "$blob")" "$(size "$boot")"
 	echo
-	printf '  %-28s %-16s %-16s %s\n' "'$CMD'" "nydusfs (lazy)" \
+	echo "  Running '$CMD':"
+	printf '  %-28s %-16s %-16s %s\n' "" "nydusfs (lazy)" \
 		"pull + unpack" "nydusfs / pull"
 	printf '  %-28s %-16s %-16s %s\n' "fetched from the registry" \
-		"$(mb "$nb")" "$(mb "$pb")" "$(ratio "$nb" "$pb")"
+		"$(size "$nb")" "$(size "$pb")" "$(ratio "$nb" "$pb")"
 	printf '  %-28s %-16s %-16s %s\n' "requests to the registry" \
 		"$nr" "$pr" ""
 	printf '  %-28s %-16s %-16s %s\n' "time to first output" \
