@@ -176,11 +176,35 @@ static int req_fd(struct conn *c, json_t *v)
 	return c->fds[i];
 }
 
+/* A registry source's "registry" settings (hosts.c), if it has them. */
+static int source_settings(const char *spec, json_t *s, char *msg, size_t len)
+{
+	json_t *settings = json_object_get(s, "registry");
+	char *host;
+	int ret;
+
+	if (!settings)
+		return 0;
+	if (!strncmp(spec, "registry:", 9))
+		spec += 9;
+	if (!strchr(spec, '/') || !strncmp(spec, "localfs:", 8) ||
+	    spec[0] == '/') {
+		snprintf(msg, len, "source '%s': registry settings for a source "
+			 "that is not registry:HOST/NAME", spec);
+		return -EINVAL;
+	}
+	host = strndup(spec, strcspn(spec, "/"));
+	ret = host ? hosts_apply(host, settings, msg, len) : -ENOMEM;
+	free(host);
+	return ret;
+}
+
 static void cmd_mount(struct conn *c, json_t *req)
 {
 	json_t *srcs = json_object_get(req, "sources"), *s;
 	struct mount_req mr = {};
 	json_t *pf = json_object_get(req, "prefetch");
+	char msg[256];
 	size_t i;
 	int fd;
 
@@ -202,6 +226,13 @@ static void cmd_mount(struct conn *c, json_t *req)
 		fd = json_is_object(s) ? req_fd(c, json_object_get(s, "fd")) : -1;
 		if (!spec || fd == -2) {
 			reply_error(c, EINVAL, "source %zu: needs a spec (and a valid fd index)", i);
+			strv_free(&mr.specs);
+			free(mr.dirfds);
+			return;
+		}
+		if (json_is_object(s) &&
+		    source_settings(spec, s, msg, sizeof(msg))) {
+			reply_error(c, EINVAL, "%s", msg);
 			strv_free(&mr.specs);
 			free(mr.dirfds);
 			return;

@@ -5,8 +5,9 @@
  * mount namespace does not matter) tells which blobs the image uses, their
  * chunk tables (for readahead) and its prefetch list; the request says
  * where the blobs come from.  The table is saved in STATE_DIR/mounts.json
- * and loaded at start, before the device is opened: requests the kernel
- * re-queued from a dead daemon find their sources.
+ * (with the registry settings mount requests brought, hosts.c) and loaded
+ * at start, before the device is opened: requests the kernel re-queued
+ * from a dead daemon find their sources.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -171,6 +172,7 @@ static void mounts_save(void)
 		json_array_append_new(arr, mount_json(m));
 	root = json_object();
 	json_object_set_new(root, "version", json_integer(1));
+	json_object_set_new(root, "registries", hosts_json());
 	json_object_set_new(root, "mounts", arr);
 	s = xzalloc(sizeof(*s));
 	s->text = json_dumps(root, JSON_INDENT(2));
@@ -469,6 +471,7 @@ int mounts_init(const char *state_dir)
 		     jerr.line, jerr.text);
 		return 0;
 	}
+	hosts_load(json_object_get(root, "registries"));
 	arr = json_object_get(root, "mounts");
 	for (i = 0; i < json_array_size(arr); i++)
 		if (load_one(json_array_get(arr, i)))

@@ -116,6 +116,7 @@ struct cfg_host {
 	char *username;
 	char *password;
 	struct strv mirrors;	/* base URLs, tried in order before @host */
+	bool runtime;		/* from a mount request (hosts.c), not the file */
 };
 
 struct config {
@@ -164,6 +165,15 @@ int config_load(const char *path, struct config *c);
 int config_parse(const char *name, const char *text, struct config *c);
 void config_free(struct config *c);
 const struct cfg_host *config_host(const struct config *c, const char *host);
+
+/* ---- hosts.c: registry settings that come with mount requests ---- */
+
+struct json_t;
+/* Apply the "registry" object of a mount request's source for @host. */
+int hosts_apply(const char *host, struct json_t *settings, char *msg,
+		size_t len);
+struct json_t *hosts_json(void);	/* for the saved mount table */
+void hosts_load(struct json_t *arr);	/* from it, at start */
 
 /* ---- cache.c: cache files and chunk maps ---- */
 

@@ -1346,6 +1346,17 @@ const char *nydusfs_registry_base(const struct nydusfs_registry *r)
 	return r->base;
 }
 
+const struct nydusfs_cred *
+nydusfs_registry_cred(const struct nydusfs_registry *r)
+{
+	return r->cred.user ? &r->cred : NULL;
+}
+
+const char *nydusfs_registry_ca_pem(const struct nydusfs_registry *r)
+{
+	return r->ca_pem;
+}
+
 /* ---- manifests ---- */
 
 static bool valid_ref(const char *ref)

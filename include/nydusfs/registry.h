@@ -87,6 +87,16 @@ nydusfs_registry_stats(const struct nydusfs_registry *r);
 const char *nydusfs_registry_repo(const struct nydusfs_registry *r);
 /* "https://HOST" or "http://HOST" once a request was made, else NULL. */
 const char *nydusfs_registry_base(const struct nydusfs_registry *r);
+/*
+ * What the client trusts and sends, for handing on to nydusfsd (nydusfs
+ * mount REF): the credentials it found (opts, or a config.json), NULL if
+ * none; the CA certificates of ca_file and cert_dir as one PEM text, NULL
+ * if none.
+ */
+struct nydusfs_cred;
+const struct nydusfs_cred *
+nydusfs_registry_cred(const struct nydusfs_registry *r);
+const char *nydusfs_registry_ca_pem(const struct nydusfs_registry *r);
 
 struct nydusfs_manifest {
 	char *body;			/* NUL-terminated */

@@ -10,7 +10,9 @@
  * cache files against its digest.  Like the kernel, when the daemon's
  * connection drops it waits for the next daemon and sends it again the
  * requests that were not answered.  --kill-every N kills the daemon (pid
- * from --pidfile) with SIGKILL after every N replies.
+ * from --pidfile) with SIGKILL after every N replies.  --wait-file PATH
+ * holds the OPENs back, after INIT, until PATH exists (so that a test can
+ * register the image with the daemon first).
  *
  * Prints "chunks N present P fetched F errors E bad B restarts R" and
  * exits 0 if B is 0 and E equals --expect-errors (default 0; -1: every
@@ -45,6 +47,7 @@ struct chunk {
 static struct {
 	const char *sock, *bootstrap, *cache_dir, *pidfile;
 	unsigned int parallel, kill_every, timeout;
+	const char *wait_file;
 	int expect_errors;		/* -1: every chunk asked for; -2: any */
 	unsigned long limit_files;
 	unsigned int linger;
@@ -373,12 +376,25 @@ static unsigned long verify_cache(void)
 	return bad;
 }
 
+/* Up to --timeout seconds for the test to say "go". */
+static void wait_for_file(const char *path)
+{
+	unsigned int i;
+
+	for (i = 0; access(path, F_OK); i++) {
+		if (i >= o.timeout * 20)
+			die("%s did not appear within %u s", path, o.timeout);
+		usleep(50 * 1000);
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 "usage: nydusfsd_fakedev --socket PATH --bootstrap FILE --cache-dir DIR\n"
 "         [--parallel N] [--files N] [--refetch] [--expect-errors N]\n"
-"         [--kill-every N --pidfile FILE] [--timeout S] [--linger S]\n");
+"         [--kill-every N --pidfile FILE] [--timeout S] [--linger S]\n"
+"         [--wait-file PATH]\n");
 	exit(2);
 }
 
@@ -396,6 +412,7 @@ int main(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "linger", required_argument, NULL, 'l' },
+		{ "wait-file", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct nydusfs_blob *b;
@@ -416,6 +433,7 @@ int main(int argc, char **argv)
 		case 'P': o.pidfile = optarg; break;
 		case 't': o.timeout = atoi(optarg); break;
 		case 'l': o.linger = atoi(optarg); break;
+		case 'w': o.wait_file = optarg; break;
 		default: usage();
 		}
 	}
@@ -440,6 +458,8 @@ int main(int argc, char **argv)
 	accept_daemon();
 	if (handshake())
 		die("daemon gone during INIT");
+	if (o.wait_file)
+		wait_for_file(o.wait_file);
 	open_blobs();
 	read_all();
 	for (i = 0; i < nchunks; i++)

@@ -136,7 +136,7 @@ static int parse_chunk_size(const char *arg, unsigned int *bits)
 	return -EINVAL;
 }
 
-static int parse_bool(const char *arg, int *out)
+int cv_parse_bool(const char *arg, int *out)
 {
 	if (!arg || !strcmp(arg, "true") || !strcmp(arg, "1")) {
 		*out = 1;
@@ -223,7 +223,7 @@ static int parse_registry_opt(struct convert_opts *o, int opt,
 
 	switch (opt) {
 	case OPT_TLS: case OPT_SRC_TLS: case OPT_DST_TLS:
-		return parse_bool(arg, &s->tls_verify);
+		return cv_parse_bool(arg, &s->tls_verify);
 	case OPT_CERT_DIR: case OPT_SRC_CERT_DIR: case OPT_DST_CERT_DIR:
 		s->cert_dir = arg;
 		return 0;
@@ -882,24 +882,6 @@ static void opts_free(struct convert_opts *o)
 	free(o->creds_copy[1]);
 }
 
-/* The last line's words for the errors a registry or an image gives. */
-static const char *convert_strerror(int err)
-{
-	switch (err) {
-	case -EFSCORRUPTED:
-		return "data that does not match its digest";
-	case -EKEYREJECTED:
-		return "the registry's TLS certificate is not trusted";
-	case -EACCES:
-		return "access denied";
-	case -ENOENT:
-		return "not found";
-	case -EPROTO:
-		return "the registry's answer breaks the protocol";
-	}
-	return strerror(-err);
-}
-
 int cmd_convert(int argc, char **argv)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -930,7 +912,7 @@ int cmd_convert(int argc, char **argv)
 		status = NYDUSFS_EXIT_OK;
 	else
 		nydusfs_err("convert %s to %s failed: %s", cv.src_ref,
-			    cv.dst_ref, convert_strerror(err));
+			    cv.dst_ref, cv_strerror(err));
 	convert_free(&cv);
 	opts_free(&o);
 	return status;

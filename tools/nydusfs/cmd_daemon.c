@@ -7,7 +7,10 @@
  * `mount` registers the image with the daemon (starting the daemon if its
  * socket does not answer), handing over the bootstrap and any --blob-dir
  * as file descriptors, then calls mount(2) itself, in the caller's mount
- * namespace; if mount(2) fails the registration is dropped again.
+ * namespace; if mount(2) fails the registration is dropped again.  An
+ * image reference instead of a bootstrap file is resolved first
+ * (mount_ref.c): its bootstrap fetched and stored, its blobs' source and
+ * the registry settings that reached it added to the registration.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +33,8 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "mount_ref.h"
+#include "nydusfs/log.h"
 
 #define DEFAULT_SOCKET	"/run/nydusfs/nydusfsd.sock"
 #define DEFAULT_CONFIG	"/etc/nydusfs/nydusfsd.conf"
@@ -55,9 +60,10 @@ static void cli_err(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* "socket = PATH" in the [daemon] section of the daemon's config */
-static char *socket_from_config(const char *path)
+/* "@key = VALUE" in the [daemon] section of the daemon's config */
+static char *daemon_setting(const char *path, const char *key)
 {
+	size_t klen = strlen(key);
 	char line[1024], *s, *v, *end;
 	bool in_daemon = false;
 	char *found = NULL;
@@ -73,10 +79,10 @@ static char *socket_from_config(const char *path)
 			in_daemon = !strncmp(s, "[daemon]", 8);
 			continue;
 		}
-		if (!in_daemon || strncmp(s, "socket", 6))
+		if (!in_daemon || strncmp(s, key, klen))
 			continue;
 		v = strchr(s, '=');
-		if (!v || strspn(s + 6, " \t") != (size_t)(v - s - 6))
+		if (!v || strspn(s + klen, " \t") != (size_t)(v - s - klen))
 			continue;
 		for (v++; *v == ' ' || *v == '\t'; v++)
 			;
@@ -103,7 +109,8 @@ static void client_setup(struct client *c)
 	if (!c->config)
 		c->config = getenv("NYDUSFS_CONFIG");
 	if (!c->socket) {
-		s = socket_from_config(c->config ? c->config : DEFAULT_CONFIG);
+		s = daemon_setting(c->config ? c->config : DEFAULT_CONFIG,
+				   "socket");
 		c->socket = s ? s : DEFAULT_SOCKET;
 	}
 	c->fd = -1;
@@ -287,23 +294,34 @@ static json_t *simple_call(struct client *c, const char *name, json_t *req)
 
 struct mount_args {
 	struct client c;
+	const char *image;		/* the argument: a bootstrap or a REF */
 	const char *bootstrap, *mountpoint;
 	char opts[4096];
 	const char *specs[MAX_SOURCES];
 	bool is_dir[MAX_SOURCES];
+	json_t *settings[MAX_SOURCES];	/* a registry's, or NULL */
 	unsigned int nspecs;
-	bool no_prefetch, fake;
+	bool no_prefetch, fake, dry_run;
+	struct ref_opts ref;
+	struct ref_image ri;
 };
 
 static void mount_usage(FILE *out)
 {
 	fprintf(out,
 "usage: nydusfs mount [OPTIONS] BOOTSTRAP MOUNTPOINT\n"
+"       nydusfs mount [OPTIONS] REF MOUNTPOINT\n"
 "\n"
 "Register the image with nydusfsd (starting it if it does not answer) and\n"
-"mount it.  Chunks are fetched on first read from the sources, in order;\n"
-"with none given, $(dirname BOOTSTRAP)/blobs if it exists, then the\n"
-"daemon's own [sources].\n"
+"mount it.  Chunks are fetched on first read from the sources, in order.\n"
+"\n"
+"BOOTSTRAP: a bootstrap file.  With no source given, $(dirname BOOTSTRAP)/\n"
+"blobs if it exists, then the daemon's own [sources].\n"
+"REF: an image made by nydusfs convert, docker://HOST[:PORT]/REPO[:TAG] (or\n"
+"@sha256:HEX) or oci:DIR[:TAG].  Its bootstrap is fetched, checked against\n"
+"the manifest and kept in STATE_DIR/bootstraps/sha256/ (state_dir of the\n"
+"daemon's config, default " REF_DEFAULT_STATE_DIR "); it is mounted with\n"
+"-o digest= and its blobs come from the same repository or layout.\n"
 "\n"
 "options:\n"
 "  -b, --blob-dir DIR      blobs in a local directory (localfs)\n"
@@ -311,9 +329,27 @@ static void mount_usage(FILE *out)
 "  -s, --source SPEC       localfs:DIR or registry:HOST[:PORT]/NAME\n"
 "  -o, --options OPTS      kernel mount options (verify, digest=, timeout=)\n"
 "      --no-prefetch       do not prefetch the image's prefetch list\n"
+"  -n, --dry-run           resolve, fetch and check, print what would be\n"
+"                          mounted, and stop (no daemon, no mount)\n"
 "      --socket PATH       the daemon's control socket\n"
-"      --config FILE       the daemon's config (for its socket, and to start it)\n"
-"  -h, --help              show this text\n");
+"      --config FILE       the daemon's config (for its socket and state_dir,\n"
+"                          and to start it)\n"
+"  -v, --verbose           say more\n"
+"  -h, --help              show this text\n"
+"\n"
+"options for REF:\n"
+"      --platform OS/ARCH[/VARIANT]  from an image index (default linux/%s)\n"
+"      --tls-verify[=BOOL] verify TLS (default true); false also allows plain\n"
+"                          HTTP, e.g. a registry on 127.0.0.1\n"
+"      --cert-dir DIR      trust DIR/*.crt (client: DIR/NAME.cert, .key)\n"
+"      --ca-file FILE      trust the CAs in FILE\n"
+"      --creds USER:PASS   credentials (default: from --authfile, or\n"
+"                          $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/\n"
+"                          auth.json, $DOCKER_CONFIG or ~/.docker/config.json)\n"
+"      --authfile FILE     a docker-style config.json\n"
+"The registry settings that worked (scheme, TLS, CA, credentials) go to\n"
+"nydusfsd with the mount, for a host its config does not name.\n",
+		cv_host_arch());
 }
 
 static int add_spec(struct mount_args *a, const char *spec, bool dir)
@@ -323,6 +359,7 @@ static int add_spec(struct mount_args *a, const char *spec, bool dir)
 		return -1;
 	}
 	a->is_dir[a->nspecs] = dir;
+	a->settings[a->nspecs] = NULL;
 	a->specs[a->nspecs++] = spec;
 	return 0;
 }
@@ -339,58 +376,88 @@ static int add_opts(struct mount_args *a, const char *o)
 	return 0;
 }
 
+enum {
+	OPT_NO_PREFETCH = 256, OPT_SOCKET, OPT_CONFIG, OPT_PLATFORM, OPT_TLS,
+	OPT_CERT_DIR, OPT_CA_FILE, OPT_CREDS, OPT_AUTHFILE,
+};
+
+static const struct option mount_longopts[] = {
+	{ "blob-dir", required_argument, NULL, 'b' },
+	{ "registry", required_argument, NULL, 'r' },
+	{ "source", required_argument, NULL, 's' },
+	{ "options", required_argument, NULL, 'o' },
+	{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	/* for a REF: the name is what ref_opt() takes */
+	{ "platform", required_argument, NULL, OPT_PLATFORM },
+	{ "tls-verify", optional_argument, NULL, OPT_TLS },
+	{ "cert-dir", required_argument, NULL, OPT_CERT_DIR },
+	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
+	{ "creds", required_argument, NULL, OPT_CREDS },
+	{ "authfile", required_argument, NULL, OPT_AUTHFILE },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int mount_opt(struct mount_args *a, int opt)
+{
+	size_t i;
+
+	switch (opt) {
+	case 'b':
+		return add_spec(a, optarg, true);
+	case 'r':
+	case 's':
+		return add_spec(a, optarg, !strncmp(optarg, "localfs:", 8));
+	case 'o':
+		return add_opts(a, optarg);
+	case OPT_NO_PREFETCH:
+		a->no_prefetch = true;
+		return 0;
+	case 'n':
+		a->dry_run = true;
+		return 0;
+	case OPT_SOCKET:
+		a->c.socket = optarg;
+		return 0;
+	case OPT_CONFIG:
+		a->c.config = optarg;
+		return 0;
+	case 'v':
+		nydusfs_log_level++;
+		return 0;
+	}
+	for (i = 0; mount_longopts[i].name; i++)
+		if (mount_longopts[i].val == opt && opt >= OPT_PLATFORM)
+			return ref_opt(&a->ref, mount_longopts[i].name, optarg) ?
+			       -1 : 0;
+	return -1;
+}
+
 static int parse_mount_args(int argc, char **argv, struct mount_args *a)
 {
-	static const struct option longopts[] = {
-		{ "blob-dir", required_argument, NULL, 'b' },
-		{ "registry", required_argument, NULL, 'r' },
-		{ "source", required_argument, NULL, 's' },
-		{ "options", required_argument, NULL, 'o' },
-		{ "no-prefetch", no_argument, NULL, 'P' },
-		{ "socket", required_argument, NULL, 'S' },
-		{ "config", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt, ret = 0;
+	int opt;
 
-	while ((opt = getopt_long(argc, argv, "b:r:s:o:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'b':
-			ret = add_spec(a, optarg, true);
-			break;
-		case 'r':
-		case 's':
-			ret = add_spec(a, optarg, !strncmp(optarg, "localfs:", 8));
-			break;
-		case 'o':
-			ret = add_opts(a, optarg);
-			break;
-		case 'P':
-			a->no_prefetch = true;
-			break;
-		case 'S':
-			a->c.socket = optarg;
-			break;
-		case 'C':
-			a->c.config = optarg;
-			break;
-		case 'h':
+	while ((opt = getopt_long(argc, argv, "b:r:s:o:nvh", mount_longopts,
+				  NULL)) != -1) {
+		if (opt == 'h') {
 			mount_usage(stdout);
 			return NYDUSFS_EXIT_OK;
-		default:
-			mount_usage(stderr);
+		}
+		if (opt == '?' || mount_opt(a, opt)) {
+			fprintf(stderr, "Try 'nydusfs mount --help'.\n");
 			return NYDUSFS_EXIT_USAGE;
 		}
-		if (ret)
-			return NYDUSFS_EXIT_USAGE;
 	}
 	if (argc - optind != 2) {
-		cli_err("mount", "expected BOOTSTRAP MOUNTPOINT");
-		mount_usage(stderr);
+		cli_err("mount", "expected BOOTSTRAP (or REF) and MOUNTPOINT");
+		fprintf(stderr, "Try 'nydusfs mount --help'.\n");
 		return NYDUSFS_EXIT_USAGE;
 	}
-	a->bootstrap = argv[optind];
+	a->image = argv[optind];
 	a->mountpoint = argv[optind + 1];
 	return -1;
 }
@@ -432,6 +499,8 @@ static int register_mount(struct mount_args *a, const char *bootstrap,
 		} else {
 			json_object_set_new(s, "spec", json_string(a->specs[i]));
 		}
+		if (a->settings[i])
+			json_object_set(s, "registry", a->settings[i]);
 		json_array_append_new(srcs, s);
 	}
 	json_object_set_new(req, "cmd", json_string("mount"));
@@ -460,23 +529,147 @@ static void unregister_mount(struct client *c, const char *mp)
 	json_decref(ans);
 }
 
+/* -o digest= of the image's bootstrap, unless the same one is there. */
+static int add_digest_opt(struct mount_args *a)
+{
+	char want[NYDUSFS_OCI_DIGEST_LEN + 8], *copy, *tok, *save;
+	int ret = 0;
+
+	snprintf(want, sizeof(want), "digest=%s", a->ri.digest);
+	copy = strdup(a->opts);
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok && !ret;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "digest=", 7)) {
+			ret = strcmp(tok, want) ? -1 : 1;
+			if (ret < 0)
+				cli_err("mount", "-o %s: the bootstrap of %s is %s",
+					tok, a->ri.label, a->ri.digest);
+		}
+	}
+	free(copy);
+	if (!ret && add_opts(a, want))
+		ret = -1;
+	return ret < 0 ? -1 : 0;
+}
+
+static char *state_dir_of(struct client *c)
+{
+	const char *conf = c->config ? c->config : getenv("NYDUSFS_CONFIG");
+
+	return daemon_setting(conf ? conf : DEFAULT_CONFIG, "state_dir");
+}
+
+/* A REF: its bootstrap stored, its blobs a source, its digest an option. */
+static int resolve_ref(struct mount_args *a)
+{
+	char *state_dir = state_dir_of(&a->c);
+	int err;
+
+	a->ref.state_dir = state_dir;
+	err = ref_image_get(a->image, &a->ref, &a->ri);
+	a->ref.state_dir = NULL;
+	free(state_dir);
+	if (err) {
+		cli_err("mount", "%s: not mounted: %s", a->image,
+			cv_strerror(err));
+		return -1;
+	}
+	a->bootstrap = a->ri.bootstrap;
+	if (add_spec(a, a->ri.source, a->ri.localfs))
+		return -1;
+	a->settings[a->nspecs - 1] = a->ri.settings;
+	return add_digest_opt(a);
+}
+
+/* The argument: an existing file is a bootstrap, else a reference. */
+static int resolve_image(struct mount_args *a)
+{
+	struct stat st;
+
+	if (stat(a->image, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		if (a->ref.given) {
+			cli_err("mount", "%s is a bootstrap file: --platform, "
+				"--tls-verify, --cert-dir, --ca-file, --creds and "
+				"--authfile are for an image reference", a->image);
+			return -1;
+		}
+		a->bootstrap = a->image;
+		return 0;
+	}
+	if (!ref_is_reference(a->image)) {
+		/* HOST/REPO:TAG: a reference without its transport */
+		bool bare = strchr(a->image, '/') && strchr(a->image, ':') &&
+			    !strstr(a->image, "://");
+
+		cli_err("mount", "%s: no such bootstrap file, and not an image "
+			"reference (docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX] "
+			"or oci:DIR[:TAG])%s%s%s", a->image,
+			bare ? "; did you mean docker://" : "",
+			bare ? a->image : "", bare ? "?" : "");
+		return -1;
+	}
+	return resolve_ref(a);
+}
+
+static void print_plan(const struct mount_args *a, const char *mp)
+{
+	unsigned int i;
+
+	if (a->ri.label) {
+		printf("image: %s\nmanifest: %s\n", a->ri.label, a->ri.manifest);
+		printf("bootstrap: %s (%s)\ndigest: %s\n", a->bootstrap,
+		       a->ri.fetched ? "fetched" : "already stored",
+		       a->ri.digest);
+	} else {
+		printf("bootstrap: %s\n", a->bootstrap);
+	}
+	for (i = 0; i < a->nspecs; i++) {
+		json_t *st = a->settings[i];
+
+		printf("source: %s", a->specs[i]);
+		if (st)
+			printf(" (%s%s%s%s)",
+			       json_string_value(json_object_get(st, "scheme")),
+			       json_is_false(json_object_get(st, "tls_verify")) ?
+			       ", TLS not verified" : "",
+			       json_object_get(st, "ca_pem") ? ", CA" : "",
+			       json_object_get(st, "username") ?
+			       ", credentials" : "");
+		printf("\n");
+	}
+	printf("mountpoint: %s\noptions: %s\n", mp, a->opts);
+}
+
 static int do_mount(struct mount_args *a)
 {
 	static char dir[PATH_MAX + 8];
 	char bootstrap[PATH_MAX], mp[PATH_MAX];
 	struct stat st;
+	bool is_ref;
 	int ret;
 
-	if (!realpath(a->bootstrap, bootstrap) || !realpath(a->mountpoint, mp)) {
-		cli_err("mount", "%s: %s", realpath(a->bootstrap, bootstrap) ?
-			a->mountpoint : a->bootstrap, strerror(errno));
+	if (!realpath(a->mountpoint, mp)) {
+		cli_err("mount", "%s: %s", a->mountpoint, strerror(errno));
 		return NYDUSFS_EXIT_FAILURE;
 	}
-	if (!a->nspecs) {
+	if (resolve_image(a))
+		return NYDUSFS_EXIT_FAILURE;
+	is_ref = a->bootstrap != a->image;
+	if (!realpath(a->bootstrap, bootstrap)) {
+		cli_err("mount", "%s: %s", a->bootstrap, strerror(errno));
+		return NYDUSFS_EXIT_FAILURE;
+	}
+	if (!a->nspecs && !is_ref) {
 		snprintf(dir, sizeof(dir), "%s", bootstrap);
 		strcat(dirname(dir), "/blobs");
 		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
 			add_spec(a, dir, true);
+	}
+	if (a->dry_run) {
+		print_plan(a, mp);
+		return NYDUSFS_EXIT_OK;
 	}
 	client_setup(&a->c);
 	if (client_open(&a->c, "mount", true))
@@ -488,8 +681,9 @@ static int do_mount(struct mount_args *a)
 	}
 	if (mount(bootstrap, mp, "nydusfs", MS_RDONLY, a->opts)) {
 		ret = errno;
-		cli_err("mount", "mount %s on %s: %s", bootstrap, mp,
-			strerror(ret));
+		cli_err("mount", "mount %s on %s: %s%s", a->image, mp,
+			strerror(ret), ret == ENODEV ? " (is nydusfs.ko "
+			"loaded?)" : "");
 		unregister_mount(&a->c, mp);
 		close(a->c.fd);
 		return NYDUSFS_EXIT_FAILURE;
@@ -498,28 +692,86 @@ static int do_mount(struct mount_args *a)
 	return NYDUSFS_EXIT_OK;
 }
 
+static void mount_args_init(struct mount_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	ref_opts_init(&a->ref);
+}
+
+static void mount_args_free(struct mount_args *a)
+{
+	ref_image_free(&a->ri);
+	ref_opts_free(&a->ref);
+}
+
 int cmd_mount(int argc, char **argv)
 {
-	struct mount_args a = {};
-	int ret = parse_mount_args(argc, argv, &a);
+	struct mount_args a;
+	int ret;
 
-	if (ret >= 0)
-		return ret;
-	return do_mount(&a);
+	mount_args_init(&a);
+	ret = parse_mount_args(argc, argv, &a);
+	if (ret < 0)
+		ret = do_mount(&a);
+	mount_args_free(&a);
+	return ret;
 }
 
 /*
- * mount.nydusfs BOOTSTRAP DIR [-sfnv] [-o OPTIONS]: what mount(8) runs for
- * "-t nydusfs".  Options for the daemon are taken out of OPTIONS:
- * blob_dir=DIR, source=SPEC, noprefetch, socket=PATH, config=FILE; the
- * rest goes to the kernel.
+ * One -o option of mount.nydusfs: the daemon's and the reference's are
+ * taken out (0), the rest goes to the kernel; -1 on a bad one.
+ */
+static int helper_opt(struct mount_args *a, char *tok)
+{
+	char *eq = strchr(tok, '=');
+	int ret;
+
+	if (!strncmp(tok, "blob_dir=", 9))
+		return add_spec(a, tok + 9, true);
+	if (!strncmp(tok, "source=", 7))
+		return add_spec(a, tok + 7, !strncmp(tok + 7, "localfs:", 8));
+	if (!strcmp(tok, "noprefetch")) {
+		a->no_prefetch = true;
+		return 0;
+	}
+	if (!strncmp(tok, "socket=", 7) || !strncmp(tok, "config=", 7)) {
+		*(tok[0] == 's' ? &a->c.socket : &a->c.config) = tok + 7;
+		return 0;
+	}
+	if (!strncmp(tok, "creds=", 6)) {
+		cli_err("mount", "creds= is not taken as a mount option (it "
+			"would show in process lists): use authfile=FILE");
+		return -1;
+	}
+	if (eq)
+		*eq = '\0';
+	ret = ref_opt(&a->ref, tok, eq ? eq + 1 : NULL);
+	if (eq && ret > 0)
+		*eq = '=';
+	if (ret <= 0)
+		return ret;
+	if (!strcmp(tok, "ro") || !strcmp(tok, "rw") ||
+	    !strcmp(tok, "defaults"))
+		return 0;
+	return add_opts(a, tok);
+}
+
+/*
+ * mount.nydusfs BOOTSTRAP|REF DIR [-sfnv] [-o OPTIONS]: what mount(8) runs
+ * for "-t nydusfs".  Options for the daemon are taken out of OPTIONS:
+ * blob_dir=DIR, source=SPEC, noprefetch, socket=PATH, config=FILE; and
+ * for a REF: tls-verify=BOOL, platform=, cert-dir=, ca-file=, authfile=;
+ * the rest goes to the kernel.
  */
 int cmd_mount_helper(int argc, char **argv)
 {
-	struct mount_args a = {};
+	static const char usage[] = "usage: mount.nydusfs BOOTSTRAP|REF DIR "
+				    "[-sfnv] [-o OPTIONS]\n";
+	struct mount_args a;
 	char *opts = NULL, *tok, *save;
-	int opt, ret;
+	int opt, ret = 32;	/* mount(8): mount failure */
 
+	mount_args_init(&a);
 	while ((opt = getopt(argc, argv, "sfnvo:t:N:")) != -1) {
 		switch (opt) {
 		case 'o':
@@ -529,38 +781,31 @@ int cmd_mount_helper(int argc, char **argv)
 		case 'f':
 			a.fake = true;
 			break;
-		case 's': case 'n': case 'v': case 't': case 'N':
+		case 'v':
+			nydusfs_log_level++;
+			break;
+		case 's': case 'n': case 't': case 'N':
 			break;
 		default:
-			fprintf(stderr, "usage: mount.nydusfs BOOTSTRAP DIR [-sfnv] [-o OPTIONS]\n");
-			return 32;	/* mount(8): mount failure */
+			fputs(usage, stderr);
+			goto out;
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "usage: mount.nydusfs BOOTSTRAP DIR [-sfnv] [-o OPTIONS]\n");
-		return 1;
+		fputs(usage, stderr);
+		ret = 1;
+		goto out;
 	}
 	for (tok = opts ? strtok_r(opts, ",", &save) : NULL; tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		if (!strncmp(tok, "blob_dir=", 9))
-			add_spec(&a, tok + 9, true);
-		else if (!strncmp(tok, "source=", 7))
-			add_spec(&a, tok + 7, !strncmp(tok + 7, "localfs:", 8));
-		else if (!strcmp(tok, "noprefetch"))
-			a.no_prefetch = true;
-		else if (!strncmp(tok, "socket=", 7))
-			a.c.socket = tok + 7;
-		else if (!strncmp(tok, "config=", 7))
-			a.c.config = tok + 7;
-		else if (strcmp(tok, "ro") && strcmp(tok, "rw") &&
-			 strcmp(tok, "defaults") && add_opts(&a, tok)) {
-			free(opts);
-			return 1;
-		}
+		if (helper_opt(&a, tok))
+			goto out;
 	}
-	a.bootstrap = argv[optind];
+	a.image = argv[optind];
 	a.mountpoint = argv[optind + 1];
 	ret = do_mount(&a) ? 32 : 0;
+out:
+	mount_args_free(&a);
 	free(opts);	/* the specs point into it until now */
 	return ret;
 }

@@ -10,6 +10,8 @@
  *                    deterministic tar+gzip holding image/image.boot),
  *                    and fetching the bootstrap of a converted image;
  *   cmd_convert.c    the command: options, then pull, build, push.
+ * nydusfs mount REF (mount_ref.c) uses the stores and images to fetch the
+ * bootstrap of a converted image.
  * Documentation/nydusfs-convert.rst describes the image it writes.
  */
 #ifndef NYDUSFS_CONVERT_H
@@ -17,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -78,9 +81,20 @@ int cv_store_push_blob(struct cv_store *s, const char *digest,
 int cv_store_put_manifest(struct cv_store *s, const char *tag,
 			  const char *body, size_t len, const char *media_type,
 			  char digest[NYDUSFS_OCI_DIGEST_LEN]);
+/* sha256 and size of a file, as "sha256:HEX". */
+int cv_hash_file(const char *path, char digest[NYDUSFS_OCI_DIGEST_LEN],
+		 uint64_t *size);
+int cv_mkdir_p(const char *dir, mode_t mode);
+/* Words for the errors above, for a command's last line. */
+const char *cv_strerror(int err);
 /* The registry host of a docker:// store, NULL for a layout. */
 const char *cv_store_host(const struct cv_store *s);
 void cv_store_report(const struct cv_store *s, const char *what);
+
+/* ---- options (cmd_convert.c, also nydusfs mount) ---- */
+
+/* true/1 (or no argument) and false/0, else -EINVAL with a message. */
+int cv_parse_bool(const char *arg, int *out);
 
 /* ---- images (convert_image.c) ---- */
 

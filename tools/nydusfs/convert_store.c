@@ -82,9 +82,8 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* sha256 and size of a file, as "sha256:HEX". */
-static int hash_file(const char *path, char digest[NYDUSFS_OCI_DIGEST_LEN],
-		     uint64_t *size)
+int cv_hash_file(const char *path, char digest[NYDUSFS_OCI_DIGEST_LEN],
+		 uint64_t *size)
 {
 	uint8_t d[NYDUSFS_DIGEST_SIZE], *buf = malloc(HASH_BLOCK);
 	char hex[2 * NYDUSFS_DIGEST_SIZE + 1];
@@ -118,7 +117,7 @@ static int hash_file(const char *path, char digest[NYDUSFS_OCI_DIGEST_LEN],
 	return err;
 }
 
-static int mkdir_p(const char *dir)
+int cv_mkdir_p(const char *dir, mode_t mode)
 {
 	char *p, *copy = strdup(dir);
 	bool end;
@@ -131,7 +130,7 @@ static int mkdir_p(const char *dir)
 			continue;
 		end = !*p;
 		*p = '\0';
-		if (mkdir(copy, 0755) && errno != EEXIST)
+		if (mkdir(copy, mode) && errno != EEXIST)
 			err = -errno;
 		if (end)
 			break;
@@ -188,7 +187,7 @@ static int oci_verify(const struct cv_store *s, const char *path,
 	uint64_t have;
 	int err;
 
-	err = hash_file(path, got, &have);
+	err = cv_hash_file(path, got, &have);
 	if (err) {
 		nydusfs_err("%s: blob %s: %s", s->label, digest, strerror(-err));
 		return err;
@@ -435,7 +434,7 @@ static int oci_create(struct cv_store *s)
 
 	if (asprintf(&path, "%s/blobs/sha256", s->ref.dir) < 0)
 		return -ENOMEM;
-	err = mkdir_p(path);
+	err = cv_mkdir_p(path, 0755);
 	free(path);
 	if (err) {
 		nydusfs_err("%s: cannot create the layout: %s", s->label,
@@ -603,6 +602,28 @@ int cv_store_put_manifest(struct cv_store *s, const char *tag,
 	if (!err)
 		err = oci_tag(s, tag, media_type, digest, len);
 	return err;
+}
+
+/* The last line's words for the errors a registry or an image gives. */
+const char *cv_strerror(int err)
+{
+	switch (err) {
+	case -EFSCORRUPTED:
+		return "data that does not match its digest";
+	case -EKEYREJECTED:
+		return "the registry's TLS certificate is not trusted";
+	case -EACCES:
+		return "access denied";
+	case -ENOENT:
+		return "not found";
+	case -EPROTO:
+		return "the registry's answer breaks the protocol";
+	case -EMEDIUMTYPE:
+		return "not a nydusfs image";
+	case -EBADMSG:
+		return "an inconsistent image";
+	}
+	return strerror(-err);
 }
 
 void cv_store_report(const struct cv_store *s, const char *what)

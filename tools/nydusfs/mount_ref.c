@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nydusfs mount REF: resolve an image reference to one platform's
+ * manifest, fetch its bootstrap and check it all the way down (manifest
+ * digest -> bootstrap layer digest -> the bootstrap's own digest, from the
+ * manifest's annotation), store it by that digest, and say where the blobs
+ * are.  mount_ref.h has the contract; Documentation/nydusfs-run.rst the
+ * user's view.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "mount_ref.h"
+#include "nydusfs/err.h"
+#include "nydusfs/format.h"
+#include "nydusfs/image.h"
+#include "nydusfs/log.h"
+#include "nydusfs/registry_auth.h"
+
+/* ---- options ---- */
+
+void ref_opts_init(struct ref_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	cv_platform_host(&o->platform);
+	o->reg.tls_verify = true;
+	o->reg.retries = 4;
+}
+
+void ref_opts_free(struct ref_opts *o)
+{
+	free(o->creds);
+	o->creds = NULL;
+}
+
+static int set_creds(struct ref_opts *o, const char *value)
+{
+	char *colon;
+
+	free(o->creds);
+	o->creds = value ? strdup(value) : NULL;
+	colon = o->creds ? strchr(o->creds, ':') : NULL;
+	if (!colon || colon == o->creds) {
+		nydusfs_err("credentials must be USER:PASS");
+		return -EINVAL;
+	}
+	*colon = '\0';
+	o->reg.user = o->creds;
+	o->reg.pass = colon + 1;
+	return 0;
+}
+
+static int need_value(const char *name, const char *value)
+{
+	if (value && *value)
+		return 0;
+	nydusfs_err("%s needs a value", name);
+	return -EINVAL;
+}
+
+int ref_opt(struct ref_opts *o, const char *name, const char *value)
+{
+	char n[32];
+	size_t i;
+	int v, err = 0;
+
+	for (i = 0; name[i] && i < sizeof(n) - 1; i++)
+		n[i] = name[i] == '_' ? '-' : name[i];
+	n[i] = '\0';
+	if (!strcmp(n, "tls-verify")) {
+		err = cv_parse_bool(value, &v);
+		o->reg.tls_verify = v;
+	} else if (!strcmp(n, "platform")) {
+		err = need_value(n, value);
+		if (!err && cv_platform_parse(value, &o->platform)) {
+			nydusfs_err("bad platform '%s': OS/ARCH[/VARIANT], like "
+				    "linux/amd64 or linux/arm64/v8", value);
+			err = -EINVAL;
+		}
+	} else if (!strcmp(n, "cert-dir") || !strcmp(n, "ca-file") ||
+		   !strcmp(n, "authfile")) {
+		err = need_value(n, value);
+		if (n[1] == 'e')
+			o->reg.cert_dir = value;
+		else if (n[1] == 'a')
+			o->reg.ca_file = value;
+		else
+			o->reg.auth_file = value;
+	} else if (!strcmp(n, "creds")) {
+		err = set_creds(o, value);
+	} else {
+		return 1;
+	}
+	o->given = true;
+	return err;
+}
+
+bool ref_is_reference(const char *arg)
+{
+	return !strncmp(arg, "docker://", 9) || !strncmp(arg, "oci:", 4);
+}
+
+/* ---- the bootstrap layer ---- */
+
+static int find_bootstrap(const struct cv_store *s, const struct cv_image *img,
+			  const struct cv_desc **d, const char **want)
+{
+	if (cv_find_bootstrap(img, d, want)) {
+		nydusfs_err("%s is not a nydusfs image: manifest %s has no layer "
+			    "annotated %s; convert it first: nydusfs convert %s "
+			    "docker://HOST/REPO:TAG (or oci:DIR:TAG), then mount "
+			    "that", s->label, img->digest, ANN_NYDUS_BOOTSTRAP,
+			    s->label);
+		return -EMEDIUMTYPE;
+	}
+	if (!*want || !nydusfs_oci_ref_valid_digest(*want)) {
+		nydusfs_err("%s: its bootstrap layer %s has no %s annotation: "
+			    "not an image made by nydusfs convert (a Nydus RAFS "
+			    "image?); convert the original image with nydusfs "
+			    "convert", s->label, (*d)->digest,
+			    ANN_BOOTSTRAP_DIGEST);
+		return -EMEDIUMTYPE;
+	}
+	return 0;
+}
+
+/* Every blob the bootstrap names must be a layer of the manifest. */
+static int check_bootstrap(const struct cv_store *s, const struct cv_image *img,
+			   const char *path)
+{
+	char hex[2 * NYDUSFS_DIGEST_SIZE + 1], digest[NYDUSFS_OCI_DIGEST_LEN];
+	const struct nydusfs_blob *b;
+	struct nydusfs_image *bi;
+	uint32_t i;
+	size_t k;
+	int err;
+
+	err = nydusfs_image_open(path, &bi);
+	if (err) {
+		nydusfs_err("%s: its bootstrap is not a valid nydusfs bootstrap: "
+			    "%s", s->label, strerror(-err));
+		return err;
+	}
+	for (i = 0; !err && i < bi->blob_count; i++) {
+		err = nydusfs_image_blob(bi, i, &b);
+		if (err)
+			break;
+		nydusfs_digest_to_hex(b->digest, hex);
+		snprintf(digest, sizeof(digest), "sha256:%s", hex);
+		for (k = 0; k < img->layer_count; k++)
+			if (!strcmp(img->layers[k].digest, digest))
+				break;
+		if (k == img->layer_count) {
+			nydusfs_err("%s: the bootstrap needs blob %s, which "
+				    "manifest %s does not list: the image is "
+				    "incomplete", s->label, digest, img->digest);
+			err = -EBADMSG;
+		}
+	}
+	nydusfs_image_close(bi);
+	return err;
+}
+
+static int sync_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0 || fsync(fd))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* The layer into a private directory of @dir, extracted, checked, stored. */
+static int fetch_bootstrap(struct cv_store *s, const struct cv_image *img,
+			   const struct cv_desc *d, const char *want,
+			   const char *dir, const char *path)
+{
+	char *tmp, *layer = NULL, *boot = NULL;
+	bool tmp_layer = false;
+	int err;
+
+	if (asprintf(&tmp, "%s/.fetch-XXXXXX", dir) < 0)
+		return -ENOMEM;
+	if (!mkdtemp(tmp)) {
+		err = -errno;
+		nydusfs_err("%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return err;
+	}
+	err = cv_store_get_blob(s, d, tmp, &layer, &tmp_layer);
+	if (err)
+		nydusfs_err("%s: bootstrap layer %s: %s", s->label, d->digest,
+			    cv_strerror(err));
+	if (!err && asprintf(&boot, "%s/bootstrap", tmp) < 0) {
+		boot = NULL;
+		err = -ENOMEM;
+	}
+	if (!err)
+		err = cv_extract_bootstrap(layer, boot, want);
+	if (!err)
+		err = check_bootstrap(s, img, boot);
+	if (!err)
+		err = sync_file(boot);
+	if (!err && rename(boot, path)) {
+		err = -errno;
+		nydusfs_err("%s: %s", path, strerror(errno));
+	}
+	if (boot)
+		unlink(boot);
+	if (tmp_layer)
+		unlink(layer);
+	rmdir(tmp);
+	free(boot);
+	free(layer);
+	free(tmp);
+	return err;
+}
+
+/* A stored bootstrap is used only if its bytes still match its name. */
+static bool stored_ok(const char *path, const char *want)
+{
+	char got[NYDUSFS_OCI_DIGEST_LEN];
+	uint64_t size;
+
+	if (access(path, F_OK))
+		return false;
+	if (!cv_hash_file(path, got, &size) && !strcmp(got, want))
+		return true;
+	nydusfs_warn("%s: the stored bootstrap does not match its name: "
+		     "fetching it again", path);
+	unlink(path);
+	return false;
+}
+
+static int store_bootstrap(struct cv_store *s, const struct cv_image *img,
+			   const struct cv_desc *d, const char *want,
+			   const char *state_dir, struct ref_image *ri)
+{
+	char *dir;
+	int err;
+
+	if (asprintf(&dir, "%s/bootstraps/sha256", state_dir) < 0)
+		return -ENOMEM;
+	err = cv_mkdir_p(dir, 0700);
+	if (err)
+		nydusfs_err("cannot make %s: %s (the bootstrap store; set "
+			    "state_dir in the daemon's config)", dir,
+			    strerror(-err));
+	if (!err && snprintf(ri->bootstrap, sizeof(ri->bootstrap), "%s/%s",
+			     dir, want + 7) >= (int)sizeof(ri->bootstrap))
+		err = -ENAMETOOLONG;
+	if (!err && stored_ok(ri->bootstrap, want)) {
+		err = check_bootstrap(s, img, ri->bootstrap);
+		nydusfs_info("%s: bootstrap %s already stored", s->label, want);
+	} else if (!err) {
+		err = fetch_bootstrap(s, img, d, want, dir, ri->bootstrap);
+		ri->fetched = !err;
+		if (!err)
+			nydusfs_info("%s: bootstrap %s fetched (layer %s, %llu "
+				     "bytes)", s->label, want, d->digest,
+				     (unsigned long long)d->size);
+	}
+	free(dir);
+	return err;
+}
+
+/* ---- where the blobs are ---- */
+
+/* What reached the registry, for nydusfsd; NULL: its defaults do. */
+static json_t *registry_settings(const struct cv_store *s,
+				 const struct ref_opts *o)
+{
+	const char *base = nydusfs_registry_base(s->reg);
+	const struct nydusfs_cred *c = nydusfs_registry_cred(s->reg);
+	const char *pem = nydusfs_registry_ca_pem(s->reg);
+	bool http = base && !strncmp(base, "http://", 7);
+	json_t *j;
+
+	if (!http && o->reg.tls_verify && !pem && !c)
+		return NULL;
+	j = json_pack("{s:s, s:b}", "scheme", http ? "http" : "https",
+		      "tls_verify", o->reg.tls_verify);
+	if (j && pem)
+		json_object_set_new(j, "ca_pem", json_string(pem));
+	if (j && c) {
+		json_object_set_new(j, "username", json_string(c->user));
+		json_object_set_new(j, "password", json_string(c->pass));
+	}
+	return j;
+}
+
+static int blob_source(const struct cv_store *s, const struct ref_opts *o,
+		       struct ref_image *ri)
+{
+	char real[PATH_MAX];
+	int n;
+
+	if (s->reg) {
+		n = asprintf(&ri->source, "registry:%s/%s",
+			     nydusfs_oci_ref_api_host(&s->ref), s->ref.repo);
+		ri->settings = registry_settings(s, o);
+	} else {
+		if (!realpath(s->ref.dir, real)) {
+			nydusfs_err("%s: %s", s->ref.dir, strerror(errno));
+			return -errno;
+		}
+		n = asprintf(&ri->source, "localfs:%s/blobs/sha256", real);
+		ri->localfs = true;
+	}
+	if (n < 0) {
+		ri->source = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- the whole way ---- */
+
+int ref_image_get(const char *ref, const struct ref_opts *o,
+		  struct ref_image *ri)
+{
+	const char *state_dir = o->state_dir ? o->state_dir :
+				REF_DEFAULT_STATE_DIR;
+	struct cv_image img = { 0 };
+	const struct cv_desc *d;
+	struct cv_store *s;
+	const char *want;
+	int err;
+
+	memset(ri, 0, sizeof(*ri));
+	err = cv_store_open(ref, &o->reg, false, &s);
+	if (err)
+		return err;
+	ri->label = strdup(s->label);
+	err = cv_image_resolve(s, &o->platform, &img);
+	if (!err)
+		err = find_bootstrap(s, &img, &d, &want);
+	if (!err) {
+		memcpy(ri->manifest, img.digest, sizeof(ri->manifest));
+		snprintf(ri->digest, sizeof(ri->digest), "%s", want);
+		err = store_bootstrap(s, &img, d, want, state_dir, ri);
+	}
+	if (!err)
+		err = blob_source(s, o, ri);
+	cv_image_free(&img);
+	cv_store_close(s);
+	return err;
+}
+
+void ref_image_free(struct ref_image *ri)
+{
+	free(ri->label);
+	free(ri->source);
+	json_decref(ri->settings);
+	memset(ri, 0, sizeof(*ri));
+}
