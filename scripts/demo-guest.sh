@@ -51,7 +51,15 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", b - a }'; }
 
 cleanup()
 {
+	rc=$?
 	set +e
+	if [ "$rc" != 0 ]; then
+		for f in "$W/nydusfsd.log" "${DEMO_REGROOT:+$W/registry.log}"; do
+			[ -s "$f" ] || continue
+			echo "---- the last lines of $f"
+			tail -n 25 "$f"
+		done >&2
+	fi
 	grep -q " $W/mnt " /proc/mounts 2>/dev/null && umount "$W/mnt"
 	[ -z "$DAEMON_PID" ] || { kill "$DAEMON_PID"; wait "$DAEMON_PID"; } 2>/dev/null
 	[ -z "$REG_PID" ] || { kill "$REG_PID"; wait "$REG_PID"; } 2>/dev/null
@@ -70,7 +78,15 @@ wait_until()	# TRIES CMD...: poll every 0.1 s
 	done
 }
 
-registry_answers() { wget -q -O /dev/null "http://$DEMO_REGISTRY/v2/"; }
+# busybox wget in the guest; curl on a host that may lack wget
+registry_answers()
+{
+	if command -v wget >/dev/null; then
+		wget -q -O /dev/null "http://$DEMO_REGISTRY/v2/"
+	else
+		curl -fsS -o /dev/null "http://$DEMO_REGISTRY/v2/"
+	fi
+}
 
 # docker-registry on the guest's loopback, serving DEMO_REGROOT read-only.
 start_registry()
@@ -115,8 +131,6 @@ log_level = info
 [cache]
 dir = $W/cache
 sync = ${DEMO_CACHE_SYNC:-true}
-[registry "$DEMO_REGISTRY"]
-scheme = http
 EOF
 	nydusfsd --config "$NYDUSFS_CONFIG" 2>"$W/nydusfsd.log" &
 	DAEMON_PID=$!
@@ -159,30 +173,14 @@ results()	# NAME T0 T_READY L0: the @result lines of one run
 	sed "s/^/@out $1 /" "$W/$1.out"
 }
 
-# TEMPORARY, until mount by reference lands (branch ref-mount): fetch the
-# bootstrap layer named by DEMO_BOOTSTRAP_LAYER and mount with --registry.
-mount_ref()
-{
-	if nydusfs mount --help 2>&1 | grep -q 'docker://'; then
-		nydusfs mount --tls-verify=false \
-			"docker://$DEMO_REGISTRY/$DEMO_NYDUS" "$1"
-		return
-	fi
-	mkdir -p "$W/boot"
-	wget -q -O - "http://$DEMO_REGISTRY/v2/${DEMO_NYDUS%:*}/blobs/$DEMO_BOOTSTRAP_LAYER" |
-		tar -xzf - -C "$W/boot" || return 1
-	nydusfs mount --registry "$DEMO_REGISTRY/${DEMO_NYDUS%:*}" \
-		"$W/boot/image/image.boot" "$1"
-}
-
 run_nydusfs()
 {
 	echo "@step 8 Mount docker://$DEMO_REGISTRY/$DEMO_NYDUS lazily, run the command"
 	mkdir -p "$W/mnt"
 	l0=$(reg_lines)
 	t0=$(now)
-	mount_ref "$W/mnt" ||
-		die "nydusfs mount of docker://$DEMO_REGISTRY/$DEMO_NYDUS failed"
+	nydusfs mount --tls-verify=false "docker://$DEMO_REGISTRY/$DEMO_NYDUS" \
+		"$W/mnt" || die "nydusfs mount docker://$DEMO_REGISTRY/$DEMO_NYDUS failed"
 	t1=$(now)
 	run_cmd "$W/mnt" nydusfs
 	results nydusfs "$t0" "$t1" "$l0"

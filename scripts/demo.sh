@@ -317,8 +317,6 @@ measure_sizes()
 			"$WORK/nydusfs.json"
 		jq -r "\"@result nydusfs_bootstrap_bytes \([.layers[] | select($boot) | .size] | add)\"" \
 			"$WORK/nydusfs.json"
-		jq -r "\"@result bootstrap_layer \(.layers[] | select($boot) | .digest)\"" \
-			"$WORK/nydusfs.json"
 	} | tee -a "$WORK/results"
 }
 
@@ -335,7 +333,6 @@ write_run_env()
 		printf 'DEMO_ORIG=%s\n' "$REPO:original"
 		printf 'DEMO_NYDUS=%s\n' "$REPO:nydusfs"
 		printf 'DEMO_CMD=%s\n' "$(shquote "$CMD")"
-		printf 'DEMO_BOOTSTRAP_LAYER=%s\n' "$(result bootstrap_layer)"
 	} >"$f"
 }
 
