@@ -100,7 +100,7 @@ check: all fuzz modules
 # IMAGE, CMD and WHERE reach the recipe's environment when given on the
 # command line; the script installs and builds what it needs itself.
 demo:
-	scripts/demo.sh $(if $(IMAGE),--image "$$IMAGE") $(if $(CMD),--cmd "$$CMD") \
+	@scripts/demo.sh $(if $(IMAGE),--image "$$IMAGE") $(if $(CMD),--cmd "$$CMD") \
 		$(if $(WHERE),--where "$$WHERE")
 
 bench: all

@@ -23,8 +23,11 @@
 #   8. nydusfsd is started, then `nydusfs mount docker://REGISTRY/NYDUS
 #      MNT` (by reference: manifest and bootstrap fetched at mount, file
 #      data on first read) and DEMO_CMD inside MNT;
-#   9. the plain path: `skopeo copy` of the original image to an OCI
-#      layout, `umoci raw unpack` of it, and DEMO_CMD inside the tree.
+#   9. the plain path: `skopeo copy` of the original image (every layer,
+#      digests verified), its layers applied in order with GNU tar (OCI
+#      whiteouts honoured), and DEMO_CMD inside the tree.  tar is the
+#      fastest unpacker at hand: in the guest `umoci raw unpack` took 3-4
+#      times as long, which would flatter nydusfs.
 # Times are taken from /proc/uptime (10 ms steps): from the start of the
 # mount (or of the pull) to the command's first line of output.  Output,
 # for scripts/demo.sh to read:
@@ -188,17 +191,49 @@ run_nydusfs()
 	nydusfs umount "$W/mnt"
 }
 
+# apply_whiteouts BLOB ROOT: the OCI whiteouts of layer BLOB, on the tree
+# of the layers below it: .wh.NAME removes NAME, .wh..wh..opq empties its
+# directory.  Only inside ROOT (no "..", no symlink leading out).
+apply_whiteouts()
+{
+	top=$(readlink -f "$2")
+	tar -tf "$1" | grep -E '(^|/)\.wh\.[^/]*$' | while IFS= read -r p; do
+		p=${p#./}
+		case /$p/ in */../*) continue ;; esac
+		dir=$(readlink -f "$2/$(dirname "$p")") || continue
+		case $dir in "$top" | "$top"/*) ;; *) continue ;; esac
+		name=$(basename "$p")
+		if [ "$name" = .wh..wh..opq ]; then
+			find "$dir" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+		else
+			rm -rf "${dir:?}/${name#.wh.}"
+		fi
+	done
+}
+
+# unpack_layers DIR ROOT: the layers of the image skopeo copied to DIR
+# (dir: transport), in order, into ROOT.  tar detects the compression.
+unpack_layers()
+{
+	mkdir -p "$2"
+	first=1
+	for d in $(jq -r '.layers[].digest' "$1/manifest.json"); do
+		[ "$first" = 1 ] || apply_whiteouts "$1/${d#sha256:}" "$2"
+		tar -xf "$1/${d#sha256:}" -C "$2" --exclude='.wh.*' || return 1
+		first=0
+	done
+}
+
 run_pull()
 {
-	echo "@step 9 Plain pull (skopeo copy) + unpack (umoci raw unpack) of the original, run the command"
+	echo "@step 9 Plain pull (skopeo copy) + unpack (tar) of the original, run the command"
 	l0=$(reg_lines)
 	t0=$(now)
 	TMPDIR=$W skopeo --insecure-policy copy -q --src-tls-verify=false \
-		"docker://$DEMO_REGISTRY/$DEMO_ORIG" "oci:$W/pull:demo" >&2 ||
+		"docker://$DEMO_REGISTRY/$DEMO_ORIG" "dir:$W/pull" >&2 ||
 		die "skopeo copy of docker://$DEMO_REGISTRY/$DEMO_ORIG failed"
 	tc=$(now)
-	umoci raw unpack --image "$W/pull:demo" "$W/rootfs" >&2 ||
-		die "umoci raw unpack failed"
+	unpack_layers "$W/pull" "$W/rootfs" || die "unpacking the layers with tar failed"
 	t1=$(now)
 	echo "@result pull_copy_s $(elapsed "$t0" "$tc")"
 	echo "@result pull_unpack_s $(elapsed "$tc" "$t1")"

@@ -27,7 +27,8 @@
 #      reference with nydusfsd and nydusfs.ko and runs COMMAND in it
 #      (chroot MNT /bin/sh -c COMMAND; default: cat /etc/os-release);
 #   9. pulls and unpacks the original image from the same registry the
-#      plain way (skopeo copy, umoci raw unpack) and runs COMMAND there;
+#      plain way (skopeo copy, then GNU tar layer by layer) and runs
+#      COMMAND there;
 #  10. prints the command's output and a summary: image sizes, bytes the
 #      registry served for each run, time to the command's first output,
 #      and the ratios.
@@ -392,7 +393,7 @@ run_in_guest()
 		DEMO_REGROOT=/mnt/disk0/regroot DEMO_CACHE_SYNC=false
 	TMPDIR=$WORK run_there "$TOP/tools/vm-run" --smp 2 \
 		--mem "${DEMO_VM_MEM:-2G}" --timeout "${DEMO_VM_TIMEOUT:-1800}" \
-		--with docker-registry,skopeo,umoci --disk "$g" -- \
+		--with docker-registry,skopeo,jq,tar,gzip,zstd --disk "$g" -- \
 		sh /mnt/disk0/demo-guest.sh /mnt/disk0/demo.env || rc=$?
 	case $rc in
 	0) end_step; return 0 ;;
@@ -473,7 +474,7 @@ summary()
 	echo
 	echo "  nydusfs: mount by reference took $(result nydusfs_ready_s) s (manifest, bootstrap);"
 	echo "  pull + unpack: $(result pull_ready_s) s before the command could start"
-	echo "  (skopeo copy $(result pull_copy_s) s, umoci raw unpack $(result pull_unpack_s) s)."
+	echo "  (skopeo copy $(result pull_copy_s) s, tar $(result pull_unpack_s) s)."
 	echo "  Same output from both: $(result same_output).  Log: $LOG"
 }
 
