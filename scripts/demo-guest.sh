@@ -18,6 +18,8 @@
 #   DEMO_NYDUS      REPO:TAG of the converted (nydusfs) image
 #   DEMO_CMD        the command, run as chroot ROOT /bin/sh -c "$DEMO_CMD"
 #   DEMO_CACHE_SYNC "false" for a daemon cache on tmpfs
+#   DEMO_TAR        GNU tar (default tar; busybox sh runs its own applets
+#                   before PATH, so the guest names /usr/local/bin/tar)
 #
 # It runs, cold (empty daemon cache, fresh directories):
 #   8. nydusfsd is started, then `nydusfs mount docker://REGISTRY/NYDUS
@@ -44,11 +46,13 @@ fi
 # shellcheck disable=SC1090
 . "$1"
 W=$DEMO_WORK
+TAR=${DEMO_TAR:-tar}
+DIE_MSG=""
 REG_PID=""
 DAEMON_PID=""
 
 say() { echo "demo-guest: $*" >&2; }
-die() { say "$*"; exit 1; }
+die() { DIE_MSG=$*; say "$*"; exit 1; }
 now() { awk '{ print $1 }' /proc/uptime; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", b - a }'; }
 
@@ -60,8 +64,9 @@ cleanup()
 		for f in "$W/nydusfsd.log" "${DEMO_REGROOT:+$W/registry.log}"; do
 			[ -s "$f" ] || continue
 			echo "---- the last lines of $f"
-			tail -n 25 "$f"
+			tail -n 12 "$f"
 		done >&2
+		[ -z "$DIE_MSG" ] || say "$DIE_MSG"
 	fi
 	grep -q " $W/mnt " /proc/mounts 2>/dev/null && umount "$W/mnt"
 	[ -z "$DAEMON_PID" ] || { kill "$DAEMON_PID"; wait "$DAEMON_PID"; } 2>/dev/null
@@ -197,7 +202,7 @@ run_nydusfs()
 apply_whiteouts()
 {
 	top=$(readlink -f "$2")
-	tar -tf "$1" | grep -E '(^|/)\.wh\.[^/]*$' | while IFS= read -r p; do
+	"$TAR" -tf "$1" | grep -E '(^|/)\.wh\.[^/]*$' | while IFS= read -r p; do
 		p=${p#./}
 		case /$p/ in */../*) continue ;; esac
 		dir=$(readlink -f "$2/$(dirname "$p")") || continue
@@ -219,7 +224,7 @@ unpack_layers()
 	first=1
 	for d in $(jq -r '.layers[].digest' "$1/manifest.json"); do
 		[ "$first" = 1 ] || apply_whiteouts "$1/${d#sha256:}" "$2"
-		tar -xf "$1/${d#sha256:}" -C "$2" --exclude='.wh.*' || return 1
+		"$TAR" -xf "$1/${d#sha256:}" -C "$2" --exclude='.wh.*' || return 1
 		first=0
 	done
 }

@@ -390,7 +390,8 @@ run_in_guest()
 	mv "$REGISTRY_ROOT" "$g/regroot"
 	cp "$TOP/scripts/demo-guest.sh" "$g/"
 	write_run_env "$g/demo.env" DEMO_WORK=/tmp/demo \
-		DEMO_REGROOT=/mnt/disk0/regroot DEMO_CACHE_SYNC=false
+		DEMO_REGROOT=/mnt/disk0/regroot DEMO_CACHE_SYNC=false \
+		DEMO_TAR=/usr/local/bin/tar
 	TMPDIR=$WORK run_there "$TOP/tools/vm-run" --smp 2 \
 		--mem "${DEMO_VM_MEM:-2G}" --timeout "${DEMO_VM_TIMEOUT:-1800}" \
 		--with docker-registry,skopeo,jq,tar,gzip,zstd --disk "$g" -- \
