@@ -414,7 +414,10 @@ run_on_host()
 	if [ -d /sys/module/nydusfs ]; then
 		echo "nydusfs.ko is already loaded: using it" >>"$LOG"
 	else
-		insmod "$TOP/kernel/nydusfs.ko" >>"$LOG" 2>&1
+		insmod "$TOP/kernel/nydusfs.ko" >>"$LOG" 2>&1 || {
+			echo "demo: insmod kernel/nydusfs.ko failed (a kernel that only loads signed modules?); WHERE=guest runs the demo in a QEMU guest instead" >>"$LOG"
+			return 1
+		}
 		LOADED_MODULE=1
 	fi
 	write_run_env "$WORK/run.env" DEMO_WORK="$WORK/run" \
@@ -429,6 +432,8 @@ run_on_host()
 
 size() { awk -v b="$1" 'BEGIN { if (b < 1e5) printf "%.1f kB", b / 1e3; else printf "%.1f MB", b / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3fx", a / b; else print "-" }'; }
+
+times_faster() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.1f times as fast", b / a }'; }
 
 show_output()
 {
@@ -471,7 +476,7 @@ summary()
 	printf '  %-28s %-16s %-16s %s\n' "requests to the registry" \
 		"$nr" "$pr" ""
 	printf '  %-28s %-16s %-16s %s\n' "time to first output" \
-		"$nt s" "$pt s" "$(ratio "$nt" "$pt")"
+		"$nt s" "$pt s" "$(ratio "$nt" "$pt") ($(times_faster "$nt" "$pt"))"
 	echo
 	echo "  nydusfs: mount by reference took $(result nydusfs_ready_s) s (manifest, bootstrap);"
 	echo "  pull + unpack: $(result pull_ready_s) s before the command could start"
