@@ -41,7 +41,8 @@
 # be loaded here).
 #
 # Environment: DEMO_LOG; DEMO_VM_MEM (guest memory, default 2G: the
-# registry's storage, the unpacked image and the cache live in guest RAM);
+# pulled image, its unpacked tree and the daemon's cache are in guest RAM;
+# the registry's storage is on a disk);
 # DEMO_VM_TIMEOUT (seconds, default 1800); DEMO_SKIP_BUILD=1 skips steps
 # 1 and 2 (for tests); NYDUSFS_CACHE (default /var/cache/nydusfs).
 set -euo pipefail
