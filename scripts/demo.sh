@@ -259,6 +259,15 @@ build()
 		[ -e "$TOP/kernel/nydusfs.ko" ]
 }
 
+rootfs_state()
+{
+	if [ -d "${NYDUSFS_CACHE:-/var/cache/nydusfs}/rootfs-minbase" ]; then
+		echo "debootstrap, cached"
+	else
+		echo "debootstrap, about a minute the first time"
+	fi
+}
+
 # The default image: the cached minbase tree as one gzip layer.
 make_sample_image()
 {
@@ -508,7 +517,7 @@ main()
 		step 2 "Build nydusfs, nydusfsd and nydusfs.ko (for $(module_target))" build
 	fi
 	if [ -z "$IMAGE" ]; then
-		step 3 "Make the sample image: Debian 12 minbase (debootstrap, cached) as an OCI layout" \
+		step 3 "Make the sample image: Debian 12 minbase ($(rootfs_state)) as an OCI layout" \
 			make_sample_image
 	else
 		step 3 "Use the image $IMAGE" true
