@@ -5,6 +5,8 @@
 #   make            install missing Debian packages, build every program
 #                   into build/bin/ (the sanitizer build into build/san/bin/)
 #   make check      run every test (tests/run.sh); ends "N passed, N failed"
+#   make demo       nydusfs end to end in one command (scripts/demo.sh):
+#                   IMAGE=REF, CMD=COMMAND, WHERE=auto|host|guest
 #   make bench      run the benchmarks (bench/)
 #   make install    install the programs under $(PREFIX) (default /usr/local)
 #   make modules    build kernel/nydusfs.ko (the top-level Kbuild)
@@ -44,7 +46,7 @@ DAEMON_LDLIBS = $(shell pkg-config --libs $(DAEMON_PKGS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	     -fno-sanitize-recover=all
 
-.PHONY: all deps programs san fuzz check bench install modules clean
+.PHONY: all deps programs san fuzz check demo bench install modules clean
 all: deps
 	$(MAKE) programs
 	$(MAKE) san
@@ -95,6 +97,12 @@ fuzz: deps
 check: all fuzz modules
 	tests/run.sh
 
+# IMAGE, CMD and WHERE reach the recipe's environment when given on the
+# command line; the script installs and builds what it needs itself.
+demo:
+	@scripts/demo.sh $(if $(IMAGE),--image "$$IMAGE") $(if $(CMD),--cmd "$$CMD") \
+		$(if $(WHERE),--where "$$WHERE")
+
 bench: all
 	bench/run.sh
 
@@ -105,10 +113,13 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man1/nydusfs.1
 
 # The Debian 12 cloud kernel the module targets (the host cannot load it:
-# tools/vm-run boots that kernel in QEMU).
+# tools/vm-run boots that kernel in QEMU).  KDIR=/lib/modules/$(uname -r)/build
+# builds it for the running kernel instead (scripts/demo.sh on a host that
+# can load modules).
 KVER ?= $(shell ls /usr/src | sed -n 's/^linux-headers-\(6\.1\.[0-9.-]*-cloud-amd64\)$$/\1/p' | sort -V | tail -n 1)
+KDIR ?= /usr/src/linux-headers-$(KVER)
 modules: deps
-	$(MAKE) -C /usr/src/linux-headers-$(KVER) M=$(CURDIR) \
+	$(MAKE) -C $(KDIR) M=$(CURDIR) \
 		CONFIG_DEBUG_INFO_BTF_MODULES= modules
 
 clean:

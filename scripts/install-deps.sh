@@ -18,7 +18,8 @@
 #   clang libclang-rt-14-dev       libFuzzer and sanitizer runtimes
 #   attr                           getfattr/setfattr in tests
 #   zstd gzip                      making compressed test layers
-#   umoci skopeo                   real OCI image layouts in tests
+#   umoci skopeo                   real OCI image layouts in tests; make demo
+#                                  (skopeo pulls in the guest)
 #   debootstrap                    a real OS tree for tests and benchmarks
 #   erofs-utils                    mkfs.erofs, the peer in the benchmark
 #   e2fsprogs cpio busybox-static qemu-system-x86 linux-headers-cloud-amd64
