@@ -266,6 +266,9 @@ static void status_source(struct source *s, void *arg)
 	json_object_set_new(o, "retries", json_integer(s->m.retries));
 	json_object_set_new(o, "verify_failures",
 			    json_integer(s->m.verify_failures));
+	json_object_set_new(o, "connections", json_integer(s->m.connects));
+	json_object_set_new(o, "http2_responses",
+			    json_integer(s->m.http_responses[HTTP_V2]));
 	json_array_append_new(arr, o);
 }
 

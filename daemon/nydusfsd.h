@@ -274,10 +274,13 @@ struct backend_ops {
 };
 
 #define LAT_BUCKETS 12
+enum { HTTP_V1_0, HTTP_V1_1, HTTP_V2, HTTP_V3, NR_HTTP_VERSIONS };
 struct src_metrics {
 	uint64_t bytes, chunks, requests, errors, retries, verify_failures;
 	uint64_t lat_count, lat_bucket[LAT_BUCKETS];
 	double lat_sum;
+	/* HTTP backends: connections opened, answers by HTTP version */
+	uint64_t connects, http_responses[NR_HTTP_VERSIONS];
 };
 
 struct source {
