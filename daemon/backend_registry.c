@@ -109,6 +109,7 @@ struct rreq {
 	uint64_t start;			/* first byte asked for */
 	uint64_t skip;			/* of a 200: bytes before start */
 	int status_seen;		/* 0 not yet, 1 good, -1 error status */
+	bool partial;			/* a 206 */
 	bool complete;
 	int err;
 };
@@ -461,9 +462,8 @@ static size_t rreq_body(struct hreq *h, const char *buf, size_t len)
 {
 	struct rreq *q = container_of(h, struct rreq, h);
 	struct range *r = q->r;
-	uint64_t end = range_end(r), n = 0;
-	size_t all = len;
-	uint64_t first, last, total;
+	uint64_t end = range_end(r), n, first, last, total;
+	size_t all = len, used = 0;
 	long status;
 
 	if (!q->status_seen) {
@@ -478,9 +478,11 @@ static size_t rreq_body(struct hreq *h, const char *buf, size_t len)
 				return 0;	/* another range: abort */
 			}
 			q->skip = 0;
+			q->partial = true;
 			q->status_seen = 1;
 		} else if (status == 200) {
 			q->skip = q->start;	/* the whole blob */
+			q->partial = false;
 			q->status_seen = 1;
 		}
 	}
@@ -493,14 +495,16 @@ static size_t rreq_body(struct hreq *h, const char *buf, size_t len)
 		len -= n;
 	}
 	if (len && r->pos < end) {
-		n = end - r->pos < len ? end - r->pos : len;
-		range_data(r, buf, n);
+		used = end - r->pos < len ? end - r->pos : len;
+		range_data(r, buf, used);
 	}
-	if (r->pos >= end || r->cur >= r->njobs) {
-		q->complete = true;
-		return 0;	/* all in: stop a 200 early */
-	}
-	return all;
+	if (r->pos < end && r->cur < r->njobs)
+		return all;
+	q->complete = true;
+	/* All in.  A 206 that ends here completes by itself and keeps its
+	 * connection for the next request; the rest of a 200 (the whole
+	 * blob), or bytes past the range, are cut off. */
+	return q->partial && r->pos >= end && used == len ? all : 0;
 }
 
 static void on_redirect(struct rreq *q)
@@ -764,6 +768,7 @@ static void rreq_go(struct rreq *q)
 	q->start = r->pos;
 	q->tok_gen = 0;
 	q->status_seen = 0;
+	q->partial = false;
 	q->skip = 0;
 	q->err = 0;
 	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",

@@ -87,10 +87,10 @@ fi
 
 # nydusfsd (daemon/): its shell tests, on the host (registry.sh) and in a
 # QEMU guest with nydusfs.ko (e2e.sh); guest_*.sh run inside the guest;
-# bench.sh is a benchmark, run by hand.
+# lib_*.sh are sourced by the others; bench.sh is a benchmark, run by hand.
 for t in tests/daemon/*.sh; do
 	[ -e "$t" ] || continue
-	case $(basename "$t") in guest_*|bench.sh) continue ;; esac
+	case $(basename "$t") in guest_*|lib_*|bench.sh) continue ;; esac
 	add_test "daemon/$(basename "$t" .sh)" "$(declared_timeout "$t")" \
 		"bash $t"
 done
