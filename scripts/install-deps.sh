@@ -32,6 +32,9 @@
 #   apache2-utils                  htpasswd -B: bcrypt entries for its Basic auth
 #   openssl curl                   tests/registry: per-run CA and certificates,
 #                                  token signing (RS256), HTTP checks
+#   nginx-light                    tests/daemon/nginx.sh: nydusfsd behind a
+#                                  redirecting registry front, an object store
+#                                  and a caching pull-through mirror
 set -eu
 
 PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
@@ -39,7 +42,7 @@ libssl-dev libjansson-dev libcurl4-openssl-dev liburing-dev
 systemd clang libclang-rt-14-dev attr zstd gzip umoci skopeo
 debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
 linux-headers-cloud-amd64 sparse jq python3 xz-utils docker-registry
-apache2-utils openssl curl iproute2"
+apache2-utils openssl curl iproute2 nginx-light"
 
 missing=""
 for pkg in $PACKAGES; do
