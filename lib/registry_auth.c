@@ -502,6 +502,8 @@ int nydusfs_parse_rfc3339(const char *s, int64_t *out)
 		for (p++; *p >= '0' && *p <= '9'; p++)
 			;
 	if (*p == '+' || *p == '-') {
+		if (strlen(p) != 6)		/* "+hh:mm": nothing read past it */
+			return -EINVAL;
 		sign = *p == '+' ? 1 : -1;
 		oh = digits(p + 1, 2), om = digits(p + 4, 2);
 		if (oh < 0 || om < 0 || p[3] != ':' || p[6] || oh > 23 || om > 59)
@@ -585,8 +587,10 @@ int nydusfs_auth_parse_token(const char *body, size_t len, int64_t now,
 	}
 	t->value = strdup(v);
 	exp = json_object_get(root, "expires_in");
-	t->expires_in = json_is_integer(exp) ? json_integer_value(exp) :
-			json_is_real(exp) ? (int64_t)json_real_value(exp) : 0;
+	t->expires_in = json_is_integer(exp) ? json_integer_value(exp) : 0;
+	if (json_is_real(exp) && json_real_value(exp) >= 1 &&
+	    json_real_value(exp) <= 366.0 * 86400)	/* NaN is neither */
+		t->expires_in = json_real_value(exp);
 	if (t->expires_in <= 0 || t->expires_in > 366LL * 86400)
 		t->expires_in = NYDUSFS_TOKEN_DEFAULT_TTL;
 	issued = json_string_value(json_object_get(root, "issued_at"));
@@ -688,18 +692,32 @@ struct origin {
 	unsigned long port;
 };
 
+/* RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+static bool valid_scheme(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (i && ((s[i] >= '0' && s[i] <= '9') ||
+			     strchr("+-.", s[i])))))
+			return false;
+	return len > 0;
+}
+
 static int parse_origin(const char *url, struct origin *o)
 {
 	const char *p = strstr(url, "://"), *end, *at, *colon, *bracket;
 	char *pend;
 
-	if (!p || p == url)
+	if (!p || !valid_scheme(url, p - url))
 		return -EINVAL;
 	o->scheme = url;
 	o->scheme_len = p - url;
 	p += 3;
 	end = p + strcspn(p, "/?#");
-	at = memchr(p, '@', end - p);
+	at = memrchr(p, '@', end - p);	/* userinfo has no '@' of its own */
 	if (at)
 		p = at + 1;
 	bracket = p < end && *p == '[' ? memchr(p, ']', end - p) : NULL;
@@ -745,12 +763,16 @@ char *nydusfs_url_host(const char *url)
 
 const char *nydusfs_url_for_log(const char *url, char *buf, size_t size)
 {
-	const char *p = strstr(url, "://"), *at;
-	size_t n = strcspn(url, "?#");
+	size_t n = strcspn(url, "?#"), start = 0;
+	const char *p = strstr(url, "://"), *at = NULL;
 
-	at = p ? memchr(p, '@', n - (p - url)) : NULL;
-	if (at && !memchr(p + 3, '/', at - p - 3))
-		snprintf(buf, size, "%.*s%.*s", (int)(p + 3 - url), url,
+	/* user:password@ in the authority, the part before any '/' */
+	if (p && (size_t)(p + 3 - url) <= n) {
+		start = p + 3 - url;
+		at = memrchr(url + start, '@', strcspn(url + start, "/?#"));
+	}
+	if (at)
+		snprintf(buf, size, "%.*s%.*s", (int)start, url,
 			 (int)(n - (at + 1 - url)), at + 1);
 	else
 		snprintf(buf, size, "%.*s", (int)n, url);

@@ -228,6 +228,8 @@ static void test_rfc3339(void)
 		{ "2009-13-10T23:00:00Z", 0, -EINVAL },
 		{ "2009-11-10T23:00:00Zjunk", 0, -EINVAL },
 		{ "2009-11-10T23:00:00+1:00", 0, -EINVAL },
+		{ "2009-11-10T23:00:00.123+", 0, -EINVAL },	/* fuzzer */
+		{ "2009-11-10T23:00:00+01:00x", 0, -EINVAL },
 		{ "yesterday", 0, -EINVAL },
 		{ "", 0, -EINVAL },
 	};
@@ -293,6 +295,14 @@ static void test_tokens(void)
 	b = "{\"token\":\"t\",\"expires_in\":-5,\"issued_at\":\"bad\"}";
 	err = nydusfs_auth_parse_token(b, strlen(b), now, &t);
 	CHECK(!err && t.expires_in == 60 && !t.issued_at, "negative ttl");
+	nydusfs_token_free(&t);
+	b = "{\"token\":\"t\",\"expires_in\":8e88}";	/* fuzzer */
+	err = nydusfs_auth_parse_token(b, strlen(b), now, &t);
+	CHECK(!err && t.expires_in == 60, "huge real ttl");
+	nydusfs_token_free(&t);
+	b = "{\"token\":\"t\",\"expires_in\":90.5}";
+	err = nydusfs_auth_parse_token(b, strlen(b), now, &t);
+	CHECK(!err && t.expires_in == 90, "real ttl");
 	nydusfs_token_free(&t);
 	b = "{\"token\":\"t\",\"expires_in\":\"300\"}";
 	err = nydusfs_auth_parse_token(b, strlen(b), now, &t);
@@ -461,6 +471,7 @@ static void test_origins(void)
 		{ "https://h/a", "https://h.evil/a", false },
 		{ "https://h/a", "https://x@h/a", true },
 		{ "https://h@evil/a", "https://h/a", false },
+		{ "https://h@evil@h/a", "https://h/a", true },	/* (curl refuses it) */
 		{ "http://[::1]:5000/v2/", "http://[::1]:5000/x", true },
 		{ "http://[::1]:5000/v2/", "http://[::1]:5001/x", false },
 		{ "/v2/relative", "https://h/", false },
@@ -472,6 +483,11 @@ static void test_origins(void)
 		{ "http://[::1]:5000/v2/", "[::1]:5000", "http://[::1]:5000/v2/" },
 		{ "https://h/a@b?q", "h", "https://h/a@b" },
 		{ "h:5000/v2/", NULL, "h:5000/v2/" },
+		/* found by the fuzzer: the '#' before "://" ended the URL */
+		{ "x#:https://u:p@h/?q", NULL, "x" },
+		{ "https://h/p?u:p@x#", "h", "https://h/p" },
+		/* a password with an '@' in it: all of it goes */
+		{ "https://u:p@ss@h:1/x", "h:1", "https://h:1/x" },
 	};
 	char buf[64], *h;
 	size_t i;
