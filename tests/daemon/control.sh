@@ -49,7 +49,10 @@ info "command line and config errors, the example config: ok"
 # ---- the systemd unit ----
 sed "s|/usr/local/sbin/nydusfsd|$B/bin/nydusfsd|" "$TOP/daemon/nydusfsd.service" \
 	>"$T/nydusfsd.service"
-out=$(cd "$T" && systemd-analyze verify ./nydusfsd.service 2>&1) ||
+# verify runs man(1) on the unit's Documentation=man:nydusfsd(8)
+mkdir -p "$T/man/man8"
+cp "$TOP/Documentation/nydusfsd.8" "$T/man/man8/"
+out=$(cd "$T" && MANPATH=$T/man systemd-analyze verify ./nydusfsd.service 2>&1) ||
 	fail "systemd-analyze verify: $out"
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
 exposure=$(systemd-analyze security --offline=true "$T/nydusfsd.service" 2>&1 |
@@ -113,7 +116,7 @@ EOF
 	NOTIFY_SOCKET=$T/notify.sock "$NYDUSFSD" --config "$T/d.conf" \
 		2>>"$T/d.log" &
 	DPID=$!
-	for _ in $(seq 50); do
+	for _ in $(seq 200); do		# 20 s: a loaded machine, ASan
 		grep -q READY=1 "$T/notify.log" 2>/dev/null && break
 		sleep 0.1
 	done
