@@ -592,26 +592,22 @@ static void on_401(struct rreq *q)
 /* Connections opened and HTTP versions, for the source's metrics. */
 static void note_transfer(struct rreq *q)
 {
+	static const long curl_versions[NR_HTTP_VERSIONS] = {
+		[HTTP_V1_0] = CURL_HTTP_VERSION_1_0,
+		[HTTP_V1_1] = CURL_HTTP_VERSION_1_1,
+		[HTTP_V2] = CURL_HTTP_VERSION_2_0,
+		[HTTP_V3] = CURL_HTTP_VERSION_3,
+	};
 	struct src_metrics *m = &q->reg->src->m;
 	long version = 0, connects = 0;
+	unsigned int i;
 
 	curl_easy_getinfo(q->h.easy, CURLINFO_HTTP_VERSION, &version);
 	curl_easy_getinfo(q->h.easy, CURLINFO_NUM_CONNECTS, &connects);
 	m->connects += connects > 0 ? connects : 0;
-	switch (version) {
-	case CURL_HTTP_VERSION_1_0:
-		m->http_responses[HTTP_V1_0]++;
-		break;
-	case CURL_HTTP_VERSION_1_1:
-		m->http_responses[HTTP_V1_1]++;
-		break;
-	case CURL_HTTP_VERSION_2_0:
-		m->http_responses[HTTP_V2]++;
-		break;
-	case CURL_HTTP_VERSION_3:
-		m->http_responses[HTTP_V3]++;
-		break;
-	}
+	for (i = 0; i < NR_HTTP_VERSIONS; i++)
+		if (version == curl_versions[i])
+			m->http_responses[i]++;
 }
 
 /* No answer, or one cut short: the network or the server's fault. */

@@ -108,6 +108,24 @@ RPASS=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 BASIC=$(printf '%s:%s' "$RUSER" "$RPASS" | base64 -w0)
 
 # ---- the fronts, the object store, the registry's logging proxy ----
+# front PORT "CODE URL": a registry front that wants the test's Basic
+# credentials (401 and a challenge without them), then redirects.
+front()
+{
+	cat <<EOF
+	server {
+		listen 127.0.0.1:$1;
+		location /v2/ {
+			if (\$http_authorization != "Basic $BASIC") {
+				add_header WWW-Authenticate 'Basic realm="front"' always;
+				return 401;
+			}
+			return $2;
+		}
+	}
+EOF
+}
+
 # PORT0 object store, PORT1 front -> object store, PORT2 front -> registry,
 # PORT3 the registry through a logging proxy, PORT4 a mirror answering 502
 fronts_conf()
@@ -121,26 +139,8 @@ fronts_conf()
 			alias $ROOT/\$p/\$p\$q/data;
 		}
 	}
-	server {
-		listen 127.0.0.1:@PORT1@;
-		location /v2/ {
-			if (\$http_authorization != "Basic $BASIC") {
-				add_header WWW-Authenticate 'Basic realm="front"' always;
-				return 401;
-			}
-			return 307 http://127.0.0.1:@PORT0@\$uri;
-		}
-	}
-	server {
-		listen 127.0.0.1:@PORT2@;
-		location /v2/ {
-			if (\$http_authorization != "Basic $BASIC") {
-				add_header WWW-Authenticate 'Basic realm="front"' always;
-				return 401;
-			}
-			return 302 http://127.0.0.1:@PORT3@\$request_uri;
-		}
-	}
+$(front @PORT1@ "307 http://127.0.0.1:@PORT0@\$uri")
+$(front @PORT2@ "302 http://127.0.0.1:@PORT3@\$request_uri")
 	server {
 		listen 127.0.0.1:@PORT3@;
 		location / { proxy_pass http://$REGISTRY_HOST; }
@@ -157,30 +157,33 @@ OBJ=${PORTS[0]} FRONT=${PORTS[1]} FRONT2=${PORTS[2]} REGPROXY=${PORTS[3]}
 BADMIRROR=${PORTS[4]}
 info "nginx: object store $OBJ, fronts $FRONT and $FRONT2, registry proxy $REGPROXY, bad mirror $BADMIRROR"
 
-# ---- (a) a front redirecting blob GETs to the object store ----
-SOURCE=127.0.0.1:$FRONT SOURCE_HOST=127.0.0.1:$FRONT USERPASS=$RUSER:$RPASS conf
-fetch
-n=$(nlog fronts "$OBJ" | grep -c ' 206 auth=no' || true)
-a=$(nlog fronts "$OBJ" | grep -c 'auth=yes' || true)
-[ "$n" -gt 0 ] || fail "no range reached the object store"
-[ "$a" = 0 ] || fail "Authorization sent to the object store ($a requests)"
-nlog fronts "$FRONT" | grep -q ' 307 auth=yes' ||
-	fail "the front never saw the credentials"
-nlog fronts "$FRONT" | grep -q ' 401 auth=no' || fail "no challenge was needed?"
-[ "$(metric fetch_chunks_total "registry:127.0.0.1:$FRONT/")" = "$NCHUNKS" ] ||
-	fail "not every chunk came through the front"
-info "307 to the object store: $n ranges there, none with Authorization, ok"
+# through FRONT CODE TARGET WHAT: fetch through the front on port FRONT,
+# which redirects with CODE to port TARGET: every chunk comes, the front
+# saw the credentials after its challenge, TARGET saw ranges and never an
+# Authorization header.
+through()
+{
+	local front=$1 code=$2 target=$3 n a
 
-# ---- (a) a front redirecting everything to the registry ----
-SOURCE=127.0.0.1:$FRONT2 SOURCE_HOST=127.0.0.1:$FRONT2 USERPASS=$RUSER:$RPASS conf
-fetch
-n=$(nlog fronts "$REGPROXY" | grep -c ' 206 auth=no' || true)
-a=$(nlog fronts "$REGPROXY" | grep -c 'auth=yes' || true)
-[ "$n" -gt 0 ] || fail "no range reached the registry"
-[ "$a" = 0 ] || fail "Authorization sent to the registry's host ($a requests)"
-nlog fronts "$FRONT2" | grep -q ' 302 auth=yes' ||
-	fail "the front never saw the credentials"
-info "302 to the registry on another port: $n ranges there, none with Authorization, ok"
+	SOURCE=127.0.0.1:$front SOURCE_HOST=127.0.0.1:$front \
+		USERPASS=$RUSER:$RPASS conf
+	fetch
+	n=$(nlog fronts "$target" | grep -c ' 206 auth=no' || true)
+	a=$(nlog fronts "$target" | grep -c 'auth=yes' || true)
+	[ "$n" -gt 0 ] || fail "$code: no range reached $4"
+	[ "$a" = 0 ] || fail "$code: Authorization sent to $4 ($a requests)"
+	nlog fronts "$front" | grep -q " $code auth=yes" ||
+		fail "$code: the front never saw the credentials"
+	nlog fronts "$front" | grep -q ' 401 auth=no' ||
+		fail "$code: the front asked for nothing?"
+	[ "$(metric fetch_chunks_total "registry:127.0.0.1:$front/")" = "$NCHUNKS" ] ||
+		fail "$code: not every chunk came through the front"
+	info "$code to $4: $n ranges there, none with Authorization, ok"
+}
+
+# ---- (a) fronts redirecting to the object store, and to the registry ----
+through "$FRONT" 307 "$OBJ" "the object store"
+through "$FRONT2" 302 "$REGPROXY" "the registry on another port"
 
 # ---- (b) a caching pull-through mirror ----
 mirror_conf()
