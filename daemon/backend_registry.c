@@ -118,6 +118,12 @@ static LIST_HEAD(hosts);
 static struct nydusfs_auth_files auth_files;	/* read at start */
 static bool ready;
 
+/* What logs may show of @url (NULL: ""). */
+static const char *url_for_log(const char *url, char *buf, size_t size)
+{
+	return url ? nydusfs_url_for_log(url, buf, size) : "";
+}
+
 /* ---- credentials ---- */
 
 /* [registry "HOST"] username/password, else the auth files'. */
@@ -222,7 +228,6 @@ static void token_wake(struct token *t, int err)
 static size_t token_body(struct hreq *h, const char *buf, size_t len)
 {
 	struct token *t = container_of(h, struct token, h);
-
 	char *p;
 
 	if (t->blen + len > TOKEN_BODY_MAX)
@@ -246,12 +251,17 @@ static void token_drop_body(struct token *t)
 	t->blen = 0;
 }
 
-static void token_forget(struct token *t)
+static void token_drop_value(struct token *t)
 {
 	if (t->value)
 		explicit_bzero(t->value, strlen(t->value));
 	free(t->value);
 	t->value = NULL;
+}
+
+static void token_forget(struct token *t)
+{
+	token_drop_value(t);
 	token_drop_body(t);
 }
 
@@ -268,9 +278,7 @@ static int token_parse(struct token *t)
 	if (ret)
 		return ret;
 	nydusfs_token_schedule(&tok, wall, &renew, &end);
-	if (t->value)
-		explicit_bzero(t->value, strlen(t->value));
-	free(t->value);
+	token_drop_value(t);
 	t->value = tok.value;
 	tok.value = NULL;
 	nydusfs_token_free(&tok);
@@ -284,11 +292,13 @@ static void token_done(struct hreq *h, CURLcode rc)
 {
 	struct token *t = container_of(h, struct token, h);
 	long status = hreq_status(h);
+	char buf[512];
 	int err = 0;
 
 	t->fetching = false;
 	if (rc != CURLE_OK || status != 200 || token_parse(t)) {
-		warn("token for %s from %s: %s", t->scope, t->host->realm,
+		warn("token for %s from %s: %s", t->scope,
+		     url_for_log(t->host->realm, buf, sizeof(buf)),
 		     rc != CURLE_OK ? curl_easy_strerror(rc) :
 		     status != 200 ? "refused" : "no token in the answer");
 		err = rc != CURLE_OK ? -EIO : -EACCES;
@@ -350,12 +360,6 @@ static int token_fetch(struct token *t, const struct registry *reg)
 }
 
 /* ---- one ranged GET ---- */
-
-/* What logs may show of @url (NULL: ""). */
-static const char *url_for_log(const char *url, char *buf, size_t size)
-{
-	return url ? nydusfs_url_for_log(url, buf, size) : "";
-}
 
 static struct redirect *redirect_find(struct registry *reg, const uint8_t *d)
 {
