@@ -8,10 +8,19 @@
 #   make demo       nydusfs end to end in one command (scripts/demo.sh):
 #                   IMAGE=REF, CMD=COMMAND, WHERE=auto|host|guest
 #   make bench      run the benchmarks (bench/)
-#   make install    install the programs under $(PREFIX) (default /usr/local)
+#   make install    install the programs under $(PREFIX) (default /usr/local),
+#                   nydusfsd's unit, example config, mount.nydusfs, man pages
+#                   (DESTDIR honoured)
 #   make modules    build kernel/nydusfs.ko (the top-level Kbuild)
 
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/nydusfs
+# systemd reads units from /usr/local/lib/systemd/system and /lib/systemd/system
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+# mount(8) looks for mount.TYPE helpers in /sbin only
+MOUNTHELPERDIR ?= /sbin
 BUILD ?= build
 CC ?= gcc
 PKGS := libarchive libzstd liblz4 libcrypto jansson libcurl
@@ -106,11 +115,26 @@ demo:
 bench: all
 	bench/run.sh
 
-install: all
+# The unit names the installed paths; only the example config is installed
+# under SYSCONFDIR, so a user's nydusfsd.conf is never touched.
+install: programs
 	install -D -m 0755 $(BUILD)/bin/nydusfs $(DESTDIR)$(PREFIX)/bin/nydusfs
 	install -D -m 0755 $(BUILD)/bin/nydusfsd $(DESTDIR)$(PREFIX)/sbin/nydusfsd
-	install -D -m 0644 Documentation/nydusfs.1 \
-		$(DESTDIR)$(PREFIX)/share/man/man1/nydusfs.1
+	install -d $(DESTDIR)$(MOUNTHELPERDIR)
+	ln -sfn $(PREFIX)/bin/nydusfs $(DESTDIR)$(MOUNTHELPERDIR)/mount.nydusfs
+	install -D -m 0644 Documentation/nydusfs.1 $(DESTDIR)$(MANDIR)/man1/nydusfs.1
+	install -D -m 0644 Documentation/nydusfsd.8 \
+		$(DESTDIR)$(MANDIR)/man8/nydusfsd.8
+	install -D -m 0644 Documentation/nydusfsd.rst \
+		$(DESTDIR)$(DOCDIR)/nydusfsd.rst
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/sbin/|$(PREFIX)/sbin/|' \
+	    -e 's|/usr/local/share/doc/nydusfs/|$(DOCDIR)/|' \
+	    -e 's|/etc/nydusfs/|$(SYSCONFDIR)/nydusfs/|' \
+	    daemon/nydusfsd.service >$(DESTDIR)$(UNITDIR)/nydusfsd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/nydusfsd.service
+	install -D -m 0644 daemon/nydusfsd.conf.example \
+		$(DESTDIR)$(SYSCONFDIR)/nydusfs/nydusfsd.conf.example
 
 # The Debian 12 cloud kernel the module targets (the host cannot load it:
 # tools/vm-run boots that kernel in QEMU).  KDIR=/lib/modules/$(uname -r)/build

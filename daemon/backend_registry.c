@@ -15,21 +15,24 @@
  *   refreshed in the background at 3/4 of its lifetime (expires_in,
  *   default 60 s).  Basic: the credentials, sent from then on with every
  *   request to that host.  Credentials come from [registry "HOST"] in the
- *   config, else from a docker-style config.json ("auths").  They are never
- *   logged, and URLs are logged without their query.
- * - 5xx, resets, stalls and timeouts are retried (fetch.retries times,
- *   exponential backoff with jitter, from where the data stopped); 429
- *   waits for Retry-After; 401 after a fresh token, 403 and 404 are not
- *   retried: the range goes to the blob's next source.
+ *   config, else from the docker-style auth files (read once at start).
+ *   They are never logged, and URLs are logged without their query.
+ *   Parsing the challenges, auth files, token answers, Retry-After and
+ *   Content-Range, and deciding what to retry, is lib/registry_auth.c,
+ *   shared with nydusfs convert; this file only drives the requests.
+ * - 5xx, 408, refused connections, resets, stalls and timeouts are
+ *   retried (fetch.retries times, exponential backoff with jitter, from
+ *   where the data stopped); 429 waits for Retry-After; 401 after a fresh
+ *   token, 403, 404 and TLS failures are not retried: the range goes to
+ *   the blob's next source.
  * - TLS is verified (ca_file to add a CA; tls_verify = false only for a
  *   host that asks for it).  HTTP/2 multiplexing and keep-alive come from
- *   curl's connection cache.
+ *   curl's connection cache; each answer's HTTP version and the
+ *   connections opened are counted per source (metrics).
  * - Mirrors (mirror = URL in [registry "HOST"]) are sources of their own,
  *   tried before the registry, with the same protocol.
  */
 #include <errno.h>
-#include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,19 +41,14 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "nydusfs/registry_auth.h"
 #include "nydusfsd.h"
 
 #define MAX_REDIRECTS		5
 #define REDIRECT_TTL_MS		(5 * 60 * 1000)
-#define TOKEN_DEFAULT_TTL	60
 #define RETRY_AFTER_MAX_MS	(5 * 60 * 1000)
 #define SOURCE_DOWN_MS		5000
-
-struct cred {
-	struct list_head node;
-	char *host;
-	char *user, *pass;
-};
+#define TOKEN_BODY_MAX		(1U << 20)
 
 struct token {
 	struct list_head node;
@@ -72,7 +70,7 @@ struct rhost {
 	struct list_head node;
 	char *origin;			/* "https://host:port" */
 	char *hostport;
-	const struct cred *cred;
+	struct nydusfs_cred cred;	/* user NULL: none */
 	bool send_basic;		/* it asked for Basic */
 	char *realm, *service;		/* from its Bearer challenge */
 	struct list_head tokens;
@@ -111,121 +109,83 @@ struct rreq {
 	uint64_t start;			/* first byte asked for */
 	uint64_t skip;			/* of a 200: bytes before start */
 	int status_seen;		/* 0 not yet, 1 good, -1 error status */
+	bool partial;			/* a 206 */
 	bool complete;
 	int err;
 };
 
-static LIST_HEAD(creds);
 static LIST_HEAD(hosts);
+static struct nydusfs_auth_files auth_files;	/* read at start */
 static bool ready;
+
+/* What logs may show of @url (NULL: ""). */
+static const char *url_for_log(const char *url, char *buf, size_t size)
+{
+	return url ? nydusfs_url_for_log(url, buf, size) : "";
+}
 
 /* ---- credentials ---- */
 
-static char *host_of(const char *url)
+/* [registry "HOST"] username/password, else the auth files'. */
+static void host_cred(struct rhost *h)
 {
-	const char *p = strstr(url, "://"), *end;
+	const struct cfg_host *hc = config_host(&cfg, h->hostport);
+	const char *from;
+	int ret;
 
-	p = p ? p + 3 : url;
-	end = p + strcspn(p, "/?#");
-	return strndup(p, end - p);
-}
-
-static void cred_add(const char *host, const char *user, const char *pass)
-{
-	struct cred *c = xzalloc(sizeof(*c));
-
-	c->host = xstrdup(host);
-	c->user = xstrdup(user);
-	c->pass = xstrdup(pass);
-	list_add_tail(&c->node, &creds);
-}
-
-static const struct cred *cred_find(const char *hostport)
-{
-	struct cred *c;
-
-	list_for_each_entry(c, &creds, node)
-		if (!strcmp(c->host, hostport))
-			return c;
-	return NULL;
-}
-
-/* "auths": {"HOST": {"auth": base64("user:pass")}} (or username/password) */
-static void docker_auth(const char *key, json_t *v)
-{
-	const char *b64 = json_string_value(json_object_get(v, "auth"));
-	const char *user = json_string_value(json_object_get(v, "username"));
-	const char *pass = json_string_value(json_object_get(v, "password"));
-	unsigned char *raw = NULL;
-	char *host = host_of(key), *colon;
-	int n;
-
-	if (b64) {
-		raw = xzalloc(strlen(b64) + 4);
-		n = EVP_DecodeBlock(raw, (const unsigned char *)b64, strlen(b64));
-		colon = n > 0 ? memchr(raw, ':', n) : NULL;
-		if (colon) {
-			*colon = '\0';
-			cred_add(host, (char *)raw, colon + 1);
-		}
-	} else if (user && pass) {
-		cred_add(host, user, pass);
-	}
-	free(raw);
-	free(host);
-}
-
-static void load_docker_config(void)
-{
-	const char *path = cfg.auth_file, *dir, *key;
-	char buf[4096];
-	json_error_t jerr;
-	json_t *root, *v;
-
-	if (!path && (dir = getenv("DOCKER_CONFIG"))) {
-		snprintf(buf, sizeof(buf), "%s/config.json", dir);
-		path = buf;
-	} else if (!path && (dir = getenv("HOME"))) {
-		snprintf(buf, sizeof(buf), "%s/.docker/config.json", dir);
-		if (access(buf, R_OK))
-			return;
-		path = buf;
-	}
-	if (!path)
-		return;
-	root = json_load_file(path, 0, &jerr);
-	if (!root) {
-		warn("auth file %s: %s", path, jerr.text);
+	if (hc && hc->username) {
+		h->cred.user = xstrdup(hc->username);
+		h->cred.pass = xstrdup(hc->password);
 		return;
 	}
-	json_object_foreach(json_object_get(root, "auths"), key, v)
-		docker_auth(key, v);
-	json_decref(root);
-	info("auth file %s loaded", path);
+	ret = nydusfs_auth_files_find(&auth_files, h->hostport, &h->cred,
+				      &from);
+	if (!ret)
+		info("credentials for %s from %s", h->hostport, from);
+	else if (ret == -EINVAL)
+		warn("auth file %s: malformed, or a bad entry for %s; ignored",
+		     from, h->hostport);
+}
+
+static void load_auth_files(void)
+{
+	unsigned int i;
+	int ret;
+
+	ret = nydusfs_auth_files_load(&auth_files, cfg.auth_file);
+	for (i = 0; i < auth_files.n; i++) {
+		if (!auth_files.f[i].err)
+			info("auth file %s loaded", auth_files.f[i].path);
+		else if (cfg.auth_file || auth_files.f[i].err != -ENOENT)
+			warn("auth file %s: %s", auth_files.f[i].path,
+			     strerror(-auth_files.f[i].err));
+	}
+	if (ret == -ENOMEM) {
+		err("out of memory");
+		abort();
+	}
 }
 
 /* ---- hosts and tokens ---- */
 
+/* The authentication state of @base's origin (NULL: not a URL). */
 static struct rhost *rhost_get(const char *base)
 {
-	char *hostport = host_of(base);
-	const char *slash;
+	char *hostport = nydusfs_url_host(base);
 	struct rhost *h;
-	size_t olen;
 
-	slash = strstr(base, "://");
-	slash = slash ? strchr(slash + 3, '/') : NULL;
-	olen = slash ? (size_t)(slash - base) : strlen(base);
+	if (!hostport)
+		return NULL;
 	list_for_each_entry(h, &hosts, node) {
-		if (strlen(h->origin) == olen && !strncmp(h->origin, base, olen)) {
+		if (nydusfs_url_same_origin(h->origin, base)) {
 			free(hostport);
 			return h;
 		}
 	}
 	h = xzalloc(sizeof(*h));
-	h->origin = strndup(base, olen);
+	h->origin = xstrdup(base);
 	h->hostport = hostport;
-	h->cred = cred_find(hostport);
+	host_cred(h);
 	INIT_LIST_HEAD(&h->tokens);
 	list_add_tail(&h->node, &hosts);
 	return h;
@@ -244,27 +204,6 @@ static struct token *token_find(struct rhost *h, const char *scope)
 	INIT_LIST_HEAD(&t->waiters);
 	list_add_tail(&t->node, &h->tokens);
 	return t;
-}
-
-/* key="value" of an auth challenge, or NULL */
-static char *challenge_param(const char *hdr, const char *key)
-{
-	size_t klen = strlen(key);
-	const char *p = hdr, *end;
-
-	while ((p = strcasestr(p, key))) {
-		if ((p == hdr || p[-1] == ' ' || p[-1] == ',') &&
-		    p[klen] == '=') {
-			p += klen + 1;
-			if (*p == '"') {
-				end = strchr(++p, '"');
-				return end ? strndup(p, end - p) : NULL;
-			}
-			return strndup(p, strcspn(p, ","));
-		}
-		p += klen;
-	}
-	return NULL;
 }
 
 static void rreq_go(struct rreq *q);
@@ -289,51 +228,77 @@ static void token_wake(struct token *t, int err)
 static size_t token_body(struct hreq *h, const char *buf, size_t len)
 {
 	struct token *t = container_of(h, struct token, h);
+	char *p;
 
-	if (t->blen + len > (1 << 20))
+	if (t->blen + len > TOKEN_BODY_MAX)
 		return 0;
-	t->body = realloc(t->body, t->blen + len + 1);
+	p = realloc(t->body, t->blen + len + 1);
+	if (!p)
+		return 0;
+	t->body = p;
 	memcpy(t->body + t->blen, buf, len);
 	t->blen += len;
 	t->body[t->blen] = '\0';
 	return len;
 }
 
+static void token_drop_body(struct token *t)
+{
+	if (t->body)
+		explicit_bzero(t->body, t->blen);
+	free(t->body);
+	t->body = NULL;
+	t->blen = 0;
+}
+
+static void token_drop_value(struct token *t)
+{
+	if (t->value)
+		explicit_bzero(t->value, strlen(t->value));
+	free(t->value);
+	t->value = NULL;
+}
+
+static void token_forget(struct token *t)
+{
+	token_drop_value(t);
+	token_drop_body(t);
+}
+
+/* The answer of the token server: the token, and when to renew it. */
 static int token_parse(struct token *t)
 {
-	json_t *root = json_loads(t->body ? t->body : "", 0, NULL);
-	const char *v;
-	json_int_t ttl;
-	uint64_t now = now_ms();
+	struct nydusfs_token tok;
+	uint64_t renew, end, now = now_ms();
+	time_t wall = time(NULL);
+	int ret;
 
-	if (!root)
-		return -EBADMSG;
-	v = json_string_value(json_object_get(root, "token"));
-	if (!v)
-		v = json_string_value(json_object_get(root, "access_token"));
-	ttl = json_integer_value(json_object_get(root, "expires_in"));
-	if (ttl <= 0)
-		ttl = TOKEN_DEFAULT_TTL;
-	if (v) {
-		free(t->value);
-		t->value = xstrdup(v);
-		t->gen++;
-		t->expires_at = now + ttl * 1000;
-		t->refresh_at = now + ttl * 750;
-	}
-	json_decref(root);
-	return v ? 0 : -EBADMSG;
+	ret = nydusfs_auth_parse_token(t->body ? t->body : "", t->blen, wall,
+				       &tok);
+	if (ret)
+		return ret;
+	nydusfs_token_schedule(&tok, wall, &renew, &end);
+	token_drop_value(t);
+	t->value = tok.value;
+	tok.value = NULL;
+	nydusfs_token_free(&tok);
+	t->gen++;
+	t->expires_at = now + end;
+	t->refresh_at = now + renew;
+	return 0;
 }
 
 static void token_done(struct hreq *h, CURLcode rc)
 {
 	struct token *t = container_of(h, struct token, h);
 	long status = hreq_status(h);
+	char buf[512];
 	int err = 0;
 
 	t->fetching = false;
 	if (rc != CURLE_OK || status != 200 || token_parse(t)) {
-		warn("token for %s from %s: %s", t->scope, t->host->realm,
+		warn("token for %s from %s: %s", t->scope,
+		     url_for_log(t->host->realm, buf, sizeof(buf)),
 		     rc != CURLE_OK ? curl_easy_strerror(rc) :
 		     status != 200 ? "refused" : "no token in the answer");
 		err = rc != CURLE_OK ? -EIO : -EACCES;
@@ -347,9 +312,7 @@ static void token_done(struct hreq *h, CURLcode rc)
 		dbg("token for %s: valid %llu s", t->scope,
 		    (unsigned long long)(t->expires_at - now_ms()) / 1000);
 	}
-	free(t->body);
-	t->body = NULL;
-	t->blen = 0;
+	token_drop_body(t);
 	hreq_cleanup(&t->h);
 	token_wake(t, err);
 }
@@ -368,26 +331,16 @@ static void apply_tls(CURL *e, const char *ca, bool verify)
 static int token_fetch(struct token *t, const struct registry *reg)
 {
 	struct rhost *h = t->host;
-	char *url, *svc = NULL, *scope;
-	CURL *e;
+	char *url;
 	int ret;
 
 	if (t->fetching)
 		return 0;
 	if (!h->realm || now_ms() < t->fail_until)
 		return -EACCES;
-	e = curl_easy_init();
-	if (!e)
+	url = nydusfs_auth_token_url(h->realm, h->service, t->scope);
+	if (!url)
 		return -ENOMEM;
-	scope = curl_easy_escape(e, t->scope, 0);
-	if (h->service)
-		svc = curl_easy_escape(e, h->service, 0);
-	url = xasprintf("%s%cservice=%s&scope=%s", h->realm,
-			strchr(h->realm, '?') ? '&' : '?', svc ? svc : "",
-			scope);
-	curl_free(scope);
-	curl_free(svc);
-	curl_easy_cleanup(e);
 	ret = hreq_init(&t->h, url);
 	free(url);
 	if (ret)
@@ -396,11 +349,8 @@ static int token_fetch(struct token *t, const struct registry *reg)
 	t->h.on_done = token_done;
 	/* the token server is trusted like the registry that sent us there */
 	apply_tls(t->h.easy, reg->ca_file, reg->tls_verify);
-	if (h->cred) {
-		curl_easy_setopt(t->h.easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(t->h.easy, CURLOPT_USERNAME, h->cred->user);
-		curl_easy_setopt(t->h.easy, CURLOPT_PASSWORD, h->cred->pass);
-	}
+	if (h->cred.user)
+		hreq_basic_auth(&t->h, &h->cred);
 	ret = hreq_start(&t->h);
 	if (!ret) {
 		t->fetching = true;
@@ -410,26 +360,6 @@ static int token_fetch(struct token *t, const struct registry *reg)
 }
 
 /* ---- one ranged GET ---- */
-
-/* @url without its query (signed URLs carry secrets there) and without
- * user:password@: what logs and metric labels may show */
-static const char *url_for_log(const char *url, char *buf, size_t size)
-{
-	const char *p, *at, *end;
-
-	if (!url)
-		return "";
-	p = strstr(url, "://");
-	end = url + strcspn(url, "?#");
-	p = p ? p + 3 : url;
-	at = memchr(p, '@', strcspn(p, "/?#"));
-	if (at)
-		snprintf(buf, size, "%.*s%.*s", (int)(p - url), url,
-			 (int)(end - at - 1), at + 1);
-	else
-		snprintf(buf, size, "%.*s", (int)(end - url), url);
-	return buf;
-}
 
 static struct redirect *redirect_find(struct registry *reg, const uint8_t *d)
 {
@@ -490,7 +420,8 @@ static void rreq_fail(struct rreq *q, int err, const char *why)
 
 	warn("%s: %s: %s", q->reg->src->name,
 	     url_for_log(q->url, buf, sizeof(buf)), why);
-	if (err == -EIO || err == -ETIMEDOUT || err == -ECONNRESET)
+	/* down, or failing: let the next source serve for a while */
+	if (nydusfs_http_retryable(err) || err == -EHOSTUNREACH)
 		q->reg->src->down_until = now_ms() + SOURCE_DOWN_MS;
 	rreq_finish(q, err);
 }
@@ -535,9 +466,8 @@ static size_t rreq_body(struct hreq *h, const char *buf, size_t len)
 {
 	struct rreq *q = container_of(h, struct rreq, h);
 	struct range *r = q->r;
-	uint64_t end = range_end(r), n = 0;
-	size_t all = len;
-	unsigned long long a;
+	uint64_t end = range_end(r), n, first, last, total;
+	size_t all = len, used = 0;
 	long status;
 
 	if (!q->status_seen) {
@@ -545,15 +475,18 @@ static size_t rreq_body(struct hreq *h, const char *buf, size_t len)
 		q->status_seen = -1;
 		if (status == 206) {
 			if (!h->content_range ||
-			    sscanf(h->content_range, "bytes %llu-", &a) != 1 ||
-			    a != q->start) {
+			    nydusfs_http_content_range(h->content_range, &first,
+						       &last, &total) ||
+			    first != q->start) {
 				q->err = -EPROTO;
 				return 0;	/* another range: abort */
 			}
 			q->skip = 0;
+			q->partial = true;
 			q->status_seen = 1;
 		} else if (status == 200) {
 			q->skip = q->start;	/* the whole blob */
+			q->partial = false;
 			q->status_seen = 1;
 		}
 	}
@@ -566,60 +499,16 @@ static size_t rreq_body(struct hreq *h, const char *buf, size_t len)
 		len -= n;
 	}
 	if (len && r->pos < end) {
-		n = end - r->pos < len ? end - r->pos : len;
-		range_data(r, buf, n);
+		used = end - r->pos < len ? end - r->pos : len;
+		range_data(r, buf, used);
 	}
-	if (r->pos >= end || r->cur >= r->njobs) {
-		q->complete = true;
-		return 0;	/* all in: stop a 200 early */
-	}
-	return all;
-}
-
-static bool retryable(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static uint64_t retry_after_ms(const char *v)
-{
-	uint64_t secs;
-	time_t when;
-
-	if (!v)
-		return 0;
-	if (!parse_uint(v, 86400, &secs))
-		return secs ? secs * 1000 : 1;
-	when = curl_getdate(v, NULL);
-	if (when > 0 && when > time(NULL))
-		return (uint64_t)(when - time(NULL)) * 1000;
-	return 1;
-}
-
-static bool same_origin(const char *a, const char *b)
-{
-	const char *pa = strstr(a, "://"), *pb = strstr(b, "://");
-	size_t la, lb;
-
-	if (!pa || !pb)
-		return false;
-	la = pa + 3 - a + strcspn(pa + 3, "/?#");
-	lb = pb + 3 - b + strcspn(pb + 3, "/?#");
-	return la == lb && !strncasecmp(a, b, la);
+	if (r->pos < end && r->cur < r->njobs)
+		return all;
+	q->complete = true;
+	/* All in.  A 206 that ends here completes by itself and keeps its
+	 * connection for the next request; the rest of a 200 (the whole
+	 * blob), or bytes past the range, are cut off. */
+	return q->partial && r->pos >= end && used == len ? all : 0;
 }
 
 static void on_redirect(struct rreq *q)
@@ -634,7 +523,7 @@ static void on_redirect(struct rreq *q)
 	}
 	target = xstrdup(target);
 	q->redirects++;
-	if (!same_origin(target, q->reg->host->origin)) {
+	if (!nydusfs_url_same_origin(target, q->reg->host->origin)) {
 		q->offsite = true;
 		redirect_remember(q->reg, q->r->blob->digest, target);
 	}
@@ -644,44 +533,129 @@ static void on_redirect(struct rreq *q)
 	rreq_go(q);
 }
 
-static void on_401(struct rreq *q)
+/* Bearer: a token for the registry's scope; the request waits for it. */
+static void on_bearer(struct rreq *q, struct nydusfs_auth_challenge *c)
 {
 	struct rhost *h = q->reg->host;
-	const char *ch = q->h.www_auth;
 	struct token *t;
 	int ret;
 
-	if (ch && !strncasecmp(ch, "Bearer", 6) && !q->auth_retried) {
-		free(h->realm);
-		free(h->service);
-		h->realm = challenge_param(ch, "realm");
-		h->service = challenge_param(ch, "service");
-		t = token_find(h, q->reg->scope);
-		q->auth_retried = true;
-		hreq_cleanup(&q->h);
-		if (t->value && t->gen != q->tok_gen && !t->fetching &&
-		    t->expires_at > now_ms()) {
-			/* a newer token came while this one was out */
-			rreq_go(q);
-			return;
-		}
-		/* joins a fetch under way, or starts one */
-		list_add_tail(&q->wnode, &t->waiters);
-		ret = token_fetch(t, q->reg);
-		if (ret) {
-			list_del_init(&q->wnode);
-			rreq_fail(q, -EACCES, "cannot get a token");
-		}
+	free(h->realm);
+	free(h->service);
+	h->realm = c->realm;
+	h->service = c->service;
+	c->realm = c->service = NULL;
+	t = token_find(h, q->reg->scope);
+	q->auth_retried = true;
+	hreq_cleanup(&q->h);
+	if (t->value && t->gen != q->tok_gen && !t->fetching &&
+	    t->expires_at > now_ms()) {
+		/* a newer token came while this one was out */
+		rreq_go(q);
 		return;
 	}
-	if (ch && !strncasecmp(ch, "Basic", 5) && h->cred && !q->basic_retried) {
+	/* joins a fetch under way, or starts one */
+	list_add_tail(&q->wnode, &t->waiters);
+	ret = token_fetch(t, q->reg);
+	if (ret) {
+		list_del_init(&q->wnode);
+		rreq_fail(q, -EACCES, "cannot get a token");
+	}
+}
+
+static void on_401(struct rreq *q)
+{
+	struct rhost *h = q->reg->host;
+	struct nydusfs_auth_challenge c;
+	const char *why = "401 Unauthorized";
+
+	if (!q->h.www_auth || nydusfs_auth_parse_challenge(q->h.www_auth, &c)) {
+		rreq_fail(q, -EACCES, "401 without a usable WWW-Authenticate challenge");
+		return;
+	}
+	if (c.scheme == NYDUSFS_AUTH_BEARER && !q->auth_retried) {
+		on_bearer(q, &c);
+	} else if (c.scheme == NYDUSFS_AUTH_BASIC && h->cred.user &&
+		   !q->basic_retried) {
 		h->send_basic = true;
 		q->basic_retried = true;
 		hreq_cleanup(&q->h);
 		rreq_go(q);
-		return;
+	} else {
+		if (c.scheme == NYDUSFS_AUTH_BASIC && !h->cred.user)
+			why = "401 Unauthorized: the registry wants credentials "
+			      "(username and password in [registry \"HOST\"], "
+			      "or an auth_file)";
+		else if (c.scheme == NYDUSFS_AUTH_BASIC)
+			why = "401 Unauthorized: the credentials were not accepted";
+		rreq_fail(q, -EACCES, why);
 	}
-	rreq_fail(q, -EACCES, "401 Unauthorized");
+	nydusfs_auth_challenge_free(&c);
+}
+
+/* Connections opened and HTTP versions, for the source's metrics. */
+static void note_transfer(struct rreq *q)
+{
+	static const long curl_versions[NR_HTTP_VERSIONS] = {
+		[HTTP_V1_0] = CURL_HTTP_VERSION_1_0,
+		[HTTP_V1_1] = CURL_HTTP_VERSION_1_1,
+		[HTTP_V2] = CURL_HTTP_VERSION_2_0,
+		[HTTP_V3] = CURL_HTTP_VERSION_3,
+	};
+	struct src_metrics *m = &q->reg->src->m;
+	long version = 0, connects = 0;
+	unsigned int i;
+
+	curl_easy_getinfo(q->h.easy, CURLINFO_HTTP_VERSION, &version);
+	curl_easy_getinfo(q->h.easy, CURLINFO_NUM_CONNECTS, &connects);
+	m->connects += connects > 0 ? connects : 0;
+	for (i = 0; i < NR_HTTP_VERSIONS; i++)
+		if (version == curl_versions[i])
+			m->http_responses[i]++;
+}
+
+/* No answer, or one cut short: the network or the server's fault. */
+static void on_transfer_error(struct rreq *q, CURLcode rc)
+{
+	int err = nydusfs_curl_errno(rc);
+	char why[CURL_ERROR_SIZE + 64];
+
+	snprintf(why, sizeof(why), "%s", q->h.errbuf[0] ? q->h.errbuf :
+		 curl_easy_strerror(rc));
+	if (q->offsite && !q->origin_retried) {
+		q->origin_retried = true;
+		redirect_drop(q->reg, q->r->blob->digest);
+	}
+	range_resume(q->r);
+	if (nydusfs_http_retryable(err))
+		rreq_retry(q, err, why, 0);
+	else
+		rreq_fail(q, err, why);
+}
+
+/* An expired signed URL (401 or 403 from the redirect target): ask the
+ * registry again. */
+static void back_to_origin(struct rreq *q)
+{
+	q->origin_retried = true;
+	q->offsite = false;
+	redirect_drop(q->reg, q->r->blob->digest);
+	hreq_cleanup(&q->h);
+	free(q->url);
+	q->url = NULL;
+	rreq_go(q);
+}
+
+/* 429 and its Retry-After (seconds or a date), capped. */
+static void on_429(struct rreq *q, const char *why)
+{
+	uint64_t ms = 0;
+
+	if (!q->h.retry_after ||
+	    nydusfs_http_retry_after(q->h.retry_after, time(NULL),
+				     RETRY_AFTER_MAX_MS, &ms))
+		ms = cfg.retry_base_ms;
+	rreq_retry(q, -EAGAIN, why, ms ? ms : 1);
 }
 
 static void rreq_done(struct hreq *h, CURLcode rc)
@@ -689,8 +663,10 @@ static void rreq_done(struct hreq *h, CURLcode rc)
 	struct rreq *q = container_of(h, struct rreq, h);
 	struct range *r = q->r;
 	long status = hreq_status(h);
-	char why[CURL_ERROR_SIZE + 64];
+	char why[64];
+	int err;
 
+	note_transfer(q);
 	if (q->complete || r->cur >= r->njobs) {
 		rreq_finish(q, 0);
 		return;
@@ -701,18 +677,7 @@ static void rreq_done(struct hreq *h, CURLcode rc)
 		return;
 	}
 	if (rc != CURLE_OK && (status < 300 || !status)) {
-		snprintf(why, sizeof(why), "%s", h->errbuf[0] ? h->errbuf :
-			 curl_easy_strerror(rc));
-		if (q->offsite && !q->origin_retried) {
-			q->origin_retried = true;
-			redirect_drop(q->reg, r->blob->digest);
-		}
-		range_resume(r);
-		if (retryable(rc))
-			rreq_retry(q, rc == CURLE_OPERATION_TIMEDOUT ?
-				   -ETIMEDOUT : -EIO, why, 0);
-		else
-			rreq_fail(q, -EIO, why);
+		on_transfer_error(q, rc);
 		return;
 	}
 	if (status == 200 || status == 206) {
@@ -721,44 +686,25 @@ static void rreq_done(struct hreq *h, CURLcode rc)
 		return;
 	}
 	snprintf(why, sizeof(why), "HTTP %ld", status);
-	if (status >= 300 && status < 400) {
+	err = nydusfs_http_status_errno(status);
+	if (status >= 300 && status < 400)
 		on_redirect(q);
-		return;
-	}
-	if ((status == 401 || status == 403) && q->offsite &&
-	    !q->origin_retried) {
-		/* an expired signed URL: ask the registry again */
-		q->origin_retried = true;
-		q->offsite = false;
-		redirect_drop(q->reg, r->blob->digest);
-		hreq_cleanup(&q->h);
-		free(q->url);
-		q->url = NULL;
-		rreq_go(q);
-		return;
-	}
-	if (status == 401) {
+	else if (err == -EACCES && q->offsite && !q->origin_retried)
+		back_to_origin(q);
+	else if (status == 401)
 		on_401(q);
-		return;
-	}
-	if (status == 429) {
-		rreq_retry(q, -EAGAIN, why, retry_after_ms(h->retry_after) ?:
-			   cfg.retry_base_ms);
-		return;
-	}
-	if (status >= 500) {
-		rreq_retry(q, -EIO, why, 0);
-		return;
-	}
-	rreq_fail(q, status == 404 ? -ENOENT : status == 403 ? -EACCES : -EIO,
-		  why);
+	else if (status == 429)
+		on_429(q, why);
+	else if (nydusfs_http_retryable(err))
+		rreq_retry(q, err, why, 0);
+	else
+		rreq_fail(q, err, why);
 }
 
 static void add_auth(struct rreq *q)
 {
 	struct rhost *h = q->reg->host;
 	struct token *t;
-	char *hdr;
 
 	list_for_each_entry(t, &h->tokens, node) {
 		if (strcmp(t->scope, q->reg->scope) || !t->value)
@@ -766,16 +712,11 @@ static void add_auth(struct rreq *q)
 		if (t->refresh_at <= now_ms() && !t->fetching)
 			token_fetch(t, q->reg);	/* in the background */
 		q->tok_gen = t->gen;
-		hdr = xasprintf("Authorization: Bearer %s", t->value);
-		q->h.headers = curl_slist_append(q->h.headers, hdr);
-		free(hdr);
+		hreq_bearer_auth(&q->h, t->value);
 		return;
 	}
-	if (h->send_basic && h->cred) {
-		curl_easy_setopt(q->h.easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(q->h.easy, CURLOPT_USERNAME, h->cred->user);
-		curl_easy_setopt(q->h.easy, CURLOPT_PASSWORD, h->cred->pass);
-	}
+	if (h->send_basic && h->cred.user)
+		hreq_basic_auth(&q->h, &h->cred);
 }
 
 /* A token that has expired: wait for the one being fetched. */
@@ -827,6 +768,7 @@ static void rreq_go(struct rreq *q)
 	q->start = r->pos;
 	q->tok_gen = 0;
 	q->status_seen = 0;
+	q->partial = false;
 	q->skip = 0;
 	q->err = 0;
 	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",
@@ -868,10 +810,8 @@ static void reg_cancel(struct range *r)
 	}
 }
 
-static void reg_free(struct source *s)
+static void reg_free_priv(struct registry *reg)
 {
-	struct registry *reg = s->priv;
-
 	while (!list_empty(&reg->redirects))
 		redirect_drop(reg, list_entry(reg->redirects.next,
 					      struct redirect, node)->digest);
@@ -879,6 +819,11 @@ static void reg_free(struct source *s)
 	free(reg->name);
 	free(reg->scope);
 	free(reg);
+}
+
+static void reg_free(struct source *s)
+{
+	reg_free_priv(s->priv);
 }
 
 static const struct backend_ops registry_ops = {
@@ -895,39 +840,39 @@ static const struct backend_ops registry_ops = {
  */
 struct source *registry_new(const char *ref, const char *mirror)
 {
-	const struct cfg_host *hc, *mc = NULL;
+	const struct cfg_host *hc;
 	struct registry *reg;
-	char *host, *mhost, buf[1024];
+	char *host, buf[1024];
 	struct source *s;
 	size_t len;
 
 	if (!ready && registry_init())
 		return NULL;
-	host = strndup(ref, strcspn(ref, "/"));
-	hc = config_host(&cfg, host);
 	reg = xzalloc(sizeof(*reg));
 	INIT_LIST_HEAD(&reg->redirects);
+	host = strndup(ref, strcspn(ref, "/"));
 	reg->name = xstrdup(ref + strlen(host) + 1);
 	reg->scope = xasprintf("repository:%s:pull", reg->name);
 	if (mirror) {
-		len = strlen(mirror);
-		while (len && mirror[len - 1] == '/')
-			len--;
+		for (len = strlen(mirror); len && mirror[len - 1] == '/'; len--)
+			;
 		reg->base = strndup(mirror, len);
-		mhost = host_of(mirror);
-		mc = config_host(&cfg, mhost);
-		free(mhost);
 	} else {
+		hc = config_host(&cfg, host);
 		reg->base = xasprintf("%s://%s", hc ? hc->scheme : "https", host);
-		mc = hc;
 	}
-	reg->ca_file = mc && mc->ca_file ? mc->ca_file : cfg.ca_file;
-	reg->tls_verify = mc ? mc->tls_verify : true;
+	free(host);
 	reg->host = rhost_get(reg->base);
-	if (mc && mc->username && !reg->host->cred) {
-		cred_add(reg->host->hostport, mc->username, mc->password);
-		reg->host->cred = cred_find(reg->host->hostport);
+	if (!reg->host) {
+		err("mirror '%s' of %s: not an http:// or https:// URL", mirror,
+		    ref);
+		reg_free_priv(reg);
+		return NULL;
 	}
+	/* TLS settings of the host the requests go to (the mirror's) */
+	hc = config_host(&cfg, reg->host->hostport);
+	reg->ca_file = hc && hc->ca_file ? hc->ca_file : cfg.ca_file;
+	reg->tls_verify = hc ? hc->tls_verify : true;
 	s = xzalloc(sizeof(*s));
 	s->ops = &registry_ops;
 	s->priv = reg;
@@ -937,13 +882,11 @@ struct source *registry_new(const char *ref, const char *mirror)
 			   xasprintf("registry:%s", ref);
 	reg->src = s;
 	sources_register(s);
-	free(host);
 	return s;
 }
 
 int registry_init(void)
 {
-	const struct cfg_host *h;
 	int ret;
 
 	if (ready)
@@ -952,10 +895,7 @@ int registry_init(void)
 	if (ret)
 		return ret;
 	srandom(getpid() ^ now_us());
-	for (h = cfg.hosts; h; h = h->next)
-		if (h->username)
-			cred_add(h->host, h->username, h->password);
-	load_docker_config();
+	load_auth_files();
 	ready = true;
 	return 0;
 }
@@ -964,32 +904,25 @@ void registry_exit(void)
 {
 	struct rhost *h, *hn;
 	struct token *t, *tn;
-	struct cred *c, *cn;
 
 	if (!ready)
 		return;
 	list_for_each_entry_safe(h, hn, &hosts, node) {
 		list_for_each_entry_safe(t, tn, &h->tokens, node) {
 			hreq_cleanup(&t->h);
-			free(t->value);
+			token_forget(t);
 			free(t->scope);
-			free(t->body);
 			free(t);
 		}
+		nydusfs_cred_free(&h->cred);
 		free(h->origin);
 		free(h->hostport);
 		free(h->realm);
 		free(h->service);
 		free(h);
 	}
-	list_for_each_entry_safe(c, cn, &creds, node) {
-		free(c->host);
-		free(c->user);
-		free(c->pass);
-		free(c);
-	}
 	INIT_LIST_HEAD(&hosts);
-	INIT_LIST_HEAD(&creds);
+	nydusfs_auth_files_free(&auth_files);
 	http_exit();
 	ready = false;
 }

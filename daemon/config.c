@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +26,7 @@
 
 struct config cfg;
 
-enum ktype { K_STR, K_UINT, K_SIZE, K_BOOL, K_LOGLEVEL, K_STRV };
+enum ktype { K_STR, K_UINT, K_SIZE, K_BOOL, K_LOGLEVEL, K_STRV, K_URLV };
 
 struct key {
 	const char *section;	/* "registry-host": [registry "HOST"] */
@@ -71,7 +72,7 @@ static const struct key keys[] = {
 	{ "registry-host", "tls_verify", K_BOOL, H(tls_verify) },
 	{ "registry-host", "username", K_STR, H(username) },
 	{ "registry-host", "password", K_STR, H(password) },
-	{ "registry-host", "mirror", K_STRV, H(mirrors) },
+	{ "registry-host", "mirror", K_URLV, H(mirrors) },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -218,6 +219,11 @@ static int set_value(struct parser *p, const struct key *k, const char *v)
 		free(*(char **)f);
 		*(char **)f = xstrdup(v);
 		return 0;
+	case K_URLV:
+		if (strncasecmp(v, "http://", 7) && strncasecmp(v, "https://", 8))
+			return perr(p, "%s: '%s' is not an http:// or https:// URL",
+				    k->name, v);
+		/* fall through */
 	case K_STRV:
 		if (!*v)
 			return perr(p, "%s: empty value", k->name);
@@ -275,7 +281,8 @@ static int parse_keyval(struct parser *p, char *s)
 		if (strcmp(keys[i].section, p->section) ||
 		    strcmp(keys[i].name, name))
 			continue;
-		if (p->seen[i] && keys[i].type != K_STRV)
+		if (p->seen[i] && keys[i].type != K_STRV &&
+		    keys[i].type != K_URLV)
 			return perr(p, "'%s' given twice in this section", name);
 		p->seen[i] = true;
 		return set_value(p, &keys[i], val);

@@ -133,7 +133,7 @@ static json_t *ok_object(void)
 
 /* ---- commands ---- */
 
-static void cmd_ping(struct conn *c, json_t *req)
+static void cmd_ping(struct conn *c, const struct ctl_request *req)
 {
 	json_t *o = ok_object();
 
@@ -164,22 +164,16 @@ static void mount_done(void *arg, struct mount *m, int error,
 		conn_kick(c);
 }
 
-static int req_fd(struct conn *c, json_t *v)
+/* The fd a request names by its index (-1: none). */
+static int req_fd(const struct conn *c, int index)
 {
-	json_int_t i;
-
-	if (!v)
-		return -1;
-	i = json_integer_value(v);
-	if (!json_is_integer(v) || i < 0 || i >= c->nfds)
-		return -2;
-	return c->fds[i];
+	return index >= 0 ? c->fds[index] : -1;
 }
 
 /* A registry source's "registry" settings (hosts.c), if it has them. */
-static int source_settings(const char *spec, json_t *s, char *msg, size_t len)
+static int source_settings(const char *spec, json_t *settings, char *msg,
+			   size_t len)
 {
-	json_t *settings = json_object_get(s, "registry");
 	char *host;
 	int ret;
 
@@ -187,58 +181,34 @@ static int source_settings(const char *spec, json_t *s, char *msg, size_t len)
 		return 0;
 	if (!strncmp(spec, "registry:", 9))
 		spec += 9;
-	if (!strchr(spec, '/') || !strncmp(spec, "localfs:", 8) ||
-	    spec[0] == '/') {
-		snprintf(msg, len, "source '%s': registry settings for a source "
-			 "that is not registry:HOST/NAME", spec);
-		return -EINVAL;
-	}
 	host = strndup(spec, strcspn(spec, "/"));
 	ret = host ? hosts_apply(host, settings, msg, len) : -ENOMEM;
 	free(host);
 	return ret;
 }
 
-static void cmd_mount(struct conn *c, json_t *req)
+static void cmd_mount(struct conn *c, const struct ctl_request *req)
 {
-	json_t *srcs = json_object_get(req, "sources"), *s;
-	struct mount_req mr = {};
-	json_t *pf = json_object_get(req, "prefetch");
+	struct mount_req mr = {
+		.mountpoint = req->mountpoint,
+		.bootstrap = req->bootstrap,
+		.bootstrap_fd = req_fd(c, req->bootstrap_fd),
+		.prefetch = req->prefetch,
+	};
 	char msg[256];
-	size_t i;
-	int fd;
+	unsigned int i;
 
-	mr.mountpoint = json_string_value(json_object_get(req, "mountpoint"));
-	mr.bootstrap = json_string_value(json_object_get(req, "bootstrap"));
-	mr.bootstrap_fd = req_fd(c, json_object_get(req, "bootstrap_fd"));
-	mr.prefetch = pf ? json_is_true(pf) : true;
-	if (!mr.mountpoint || mr.mountpoint[0] != '/' || !mr.bootstrap ||
-	    (mr.bootstrap[0] != '/' && mr.bootstrap_fd < 0) ||
-	    mr.bootstrap_fd == -2 || (srcs && !json_is_array(srcs))) {
-		reply_error(c, EINVAL, "mount needs an absolute mountpoint, a bootstrap (path or fd) and an array of sources");
-		return;
-	}
-	mr.dirfds = xzalloc((json_array_size(srcs) + 1) * sizeof(int));
-	json_array_foreach(srcs, i, s) {
-		const char *spec = json_is_string(s) ? json_string_value(s) :
-				   json_string_value(json_object_get(s, "spec"));
-
-		fd = json_is_object(s) ? req_fd(c, json_object_get(s, "fd")) : -1;
-		if (!spec || fd == -2) {
-			reply_error(c, EINVAL, "source %zu: needs a spec (and a valid fd index)", i);
-			strv_free(&mr.specs);
-			free(mr.dirfds);
-			return;
-		}
-		if (json_is_object(s) &&
-		    source_settings(spec, s, msg, sizeof(msg))) {
+	for (i = 0; i < req->specs.n; i++) {
+		if (source_settings(req->specs.v[i], req->spec_settings[i],
+				    msg, sizeof(msg))) {
 			reply_error(c, EINVAL, "%s", msg);
-			strv_free(&mr.specs);
-			free(mr.dirfds);
 			return;
 		}
-		strv_add(&mr.specs, spec);
-		mr.dirfds[i] = fd;
+	}
+	mr.dirfds = xzalloc((req->specs.n + 1) * sizeof(int));
+	for (i = 0; i < req->specs.n; i++) {
+		strv_add(&mr.specs, req->specs.v[i]);
+		mr.dirfds[i] = req_fd(c, req->spec_fds[i]);
 	}
 	c->busy = true;
 	mount_add(&mr, mount_done, c);
@@ -246,18 +216,12 @@ static void cmd_mount(struct conn *c, json_t *req)
 	free(mr.dirfds);
 }
 
-static void cmd_umount(struct conn *c, json_t *req)
+static void cmd_umount(struct conn *c, const struct ctl_request *req)
 {
-	const char *mp = json_string_value(json_object_get(req, "mountpoint"));
-	int ret;
+	int ret = mount_remove(req->mountpoint);
 
-	if (!mp) {
-		reply_error(c, EINVAL, "umount needs a mountpoint");
-		return;
-	}
-	ret = mount_remove(mp);
 	if (ret)
-		reply_error(c, -ret, "%s: not registered", mp);
+		reply_error(c, -ret, "%s: not registered", req->mountpoint);
 	else
 		reply_json(c, ok_object());
 }
@@ -297,10 +261,13 @@ static void status_source(struct source *s, void *arg)
 	json_object_set_new(o, "retries", json_integer(s->m.retries));
 	json_object_set_new(o, "verify_failures",
 			    json_integer(s->m.verify_failures));
+	json_object_set_new(o, "connections", json_integer(s->m.connects));
+	json_object_set_new(o, "http2_responses",
+			    json_integer(s->m.http_responses[HTTP_V2]));
 	json_array_append_new(arr, o);
 }
 
-static void cmd_status(struct conn *c, json_t *req)
+static void cmd_status(struct conn *c, const struct ctl_request *req)
 {
 	json_t *o = ok_object(), *mounts = json_array(), *srcs = json_array();
 	json_t *f = json_object(), *q = json_object(), *ch = json_object();
@@ -337,7 +304,7 @@ static void cmd_status(struct conn *c, json_t *req)
 	reply_json(c, o);
 }
 
-static void cmd_metrics(struct conn *c, json_t *req)
+static void cmd_metrics(struct conn *c, const struct ctl_request *req)
 {
 	char *text = metrics_text();
 	json_t *o;
@@ -377,68 +344,40 @@ static void cache_done(void *arg, const struct cache_usage *u, int error)
 		conn_kick(c);
 }
 
-static void cmd_cache(struct conn *c, json_t *req)
+static void cmd_cache(struct conn *c, const struct ctl_request *req)
 {
-	const char *op = json_string_value(json_object_get(req, "op"));
-	json_t *lim = json_object_get(req, "limit");
-	uint64_t limit;
+	uint64_t limit = UINT64_MAX;		/* usage: evict nothing */
 
-	if (!op || !strcmp(op, "usage")) {
-		limit = UINT64_MAX;
-	} else if (!strcmp(op, "gc")) {
-		if (lim && (!json_is_integer(lim) || json_integer_value(lim) < 0)) {
-			reply_error(c, EINVAL, "cache gc: limit must be a number of bytes");
-			return;
-		}
-		limit = lim ? (uint64_t)json_integer_value(lim) : cfg.cache_limit;
-	} else {
-		reply_error(c, EINVAL, "cache: unknown op '%s' (usage or gc)", op);
-		return;
-	}
+	if (req->gc)
+		limit = req->has_limit ? req->limit : cfg.cache_limit;
 	c->busy = true;
 	cache_gc(limit, cache_done, c);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(struct conn *c, json_t *req);
-} commands[] = {
-	{ "ping", cmd_ping },
-	{ "mount", cmd_mount },
-	{ "umount", cmd_umount },
-	{ "status", cmd_status },
-	{ "metrics", cmd_metrics },
-	{ "cache", cmd_cache },
+static void (*const commands[NR_CTL])(struct conn *c,
+				      const struct ctl_request *req) = {
+	[CTL_PING] = cmd_ping,
+	[CTL_MOUNT] = cmd_mount,
+	[CTL_UMOUNT] = cmd_umount,
+	[CTL_STATUS] = cmd_status,
+	[CTL_METRICS] = cmd_metrics,
+	[CTL_CACHE] = cmd_cache,
 };
 
 static void handle_line(struct conn *c, const char *line)
 {
-	json_error_t jerr;
-	const char *cmd;
-	json_t *req;
-	size_t i;
+	struct ctl_request req;
+	char why[256];
 
-	req = json_loads(line, 0, &jerr);
-	if (!req || !json_is_object(req)) {
-		reply_error(c, EINVAL, "not a JSON object: %s",
-			    req ? "wrong type" : jerr.text);
-		json_decref(req);
-		conn_close_fds(c);
-		return;
+	if (ctl_request_parse(line, c->nfds, &req, why, sizeof(why))) {
+		reply_error(c, EINVAL, "%s", why);
+	} else {
+		dbg("control: %s", ctl_request_name(&req));
+		c->in_handler = true;
+		commands[req.cmd](c, &req);
+		c->in_handler = false;
+		ctl_request_free(&req);
 	}
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	for (i = 0; cmd && i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (!strcmp(cmd, commands[i].name)) {
-			dbg("control: %s", cmd);
-			c->in_handler = true;
-			commands[i].fn(c, req);
-			c->in_handler = false;
-			break;
-		}
-	}
-	if (!cmd || i == sizeof(commands) / sizeof(commands[0]))
-		reply_error(c, EINVAL, "unknown command '%s'", cmd ? cmd : "");
-	json_decref(req);
 	conn_close_fds(c);
 }
 
@@ -448,8 +387,7 @@ static void handle_http(struct conn *c)
 	int n;
 
 	c->closing = true;
-	if (strncmp(c->rbuf, "GET /metrics ", 13) &&
-	    strncmp(c->rbuf, "GET /metrics\r", 13)) {
+	if (!ctl_http_is_metrics(c->rbuf, c->rlen)) {
 		conn_append(c, "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n", 45);
 		return;
 	}

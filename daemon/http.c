@@ -14,11 +14,13 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "http.h"
+#include "nydusfs/registry_auth.h"
 #include "nydusfsd.h"
 
 struct csock {
@@ -196,35 +198,37 @@ static void http_action(curl_socket_t fd, int flags)
 
 /* ---- requests ---- */
 
+/* The response headers an owner reads (the first of each counts). */
+static const struct {
+	const char *name;
+	size_t off;
+} kept_headers[] = {
+	{ "WWW-Authenticate", offsetof(struct hreq, www_auth) },
+	{ "Retry-After", offsetof(struct hreq, retry_after) },
+	{ "Content-Range", offsetof(struct hreq, content_range) },
+	{ "Location", offsetof(struct hreq, location) },
+};
+
 static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 {
 	struct hreq *h = arg;
-	size_t len = size * n, klen;
-	char *colon, *v, *end;
+	size_t len = size * n, i;
+	char **slot, *v;
 
 	if (len > 5 && !strncmp(buf, "HTTP/", 5)) {
-		hreq_reset_headers(h);
+		hreq_reset_headers(h);	/* a new answer */
 		return len;
 	}
-	colon = memchr(buf, ':', len);
-	if (!colon)
-		return len;
-	klen = colon - buf;
-	for (v = colon + 1; v < buf + len && (*v == ' ' || *v == '\t'); v++)
-		;
-	for (end = buf + len; end > v && (end[-1] == '\r' || end[-1] == '\n' ||
-					  end[-1] == ' '); end--)
-		;
-#define HDR(name, field)						\
-	if (klen == sizeof(name) - 1 && !strncasecmp(buf, name, klen)) {	\
-		free(h->field);						\
-		h->field = strndup(v, end - v);				\
+	for (i = 0; i < sizeof(kept_headers) / sizeof(kept_headers[0]); i++) {
+		slot = (char **)((char *)h + kept_headers[i].off);
+		if (*slot)
+			continue;
+		v = nydusfs_http_header_value(buf, len, kept_headers[i].name);
+		if (v) {
+			*slot = v;
+			break;
+		}
 	}
-	HDR("www-authenticate", www_auth)
-	HDR("retry-after", retry_after)
-	HDR("content-range", content_range)
-	HDR("location", location)
-#undef HDR
 	return len;
 }
 
@@ -311,6 +315,22 @@ int hreq_start(struct hreq *h)
 	h->active = true;
 	http.running++;
 	return 0;
+}
+
+void hreq_basic_auth(struct hreq *h, const struct nydusfs_cred *cred)
+{
+	curl_easy_setopt(h->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+	curl_easy_setopt(h->easy, CURLOPT_USERNAME, cred->user);
+	curl_easy_setopt(h->easy, CURLOPT_PASSWORD, cred->pass);
+}
+
+void hreq_bearer_auth(struct hreq *h, const char *token)
+{
+	char *hdr = xasprintf("Authorization: Bearer %s", token);
+
+	h->headers = curl_slist_append(h->headers, hdr);
+	explicit_bzero(hdr, strlen(hdr));
+	free(hdr);
 }
 
 long hreq_status(struct hreq *h)

@@ -6,6 +6,8 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 
+struct nydusfs_cred;
+
 /* One transfer.  The owner embeds it and sets the two callbacks. */
 struct hreq {
 	CURL *easy;
@@ -26,5 +28,8 @@ int hreq_start(struct hreq *h);
 void hreq_cleanup(struct hreq *h);
 void hreq_reset_headers(struct hreq *h);
 long hreq_status(struct hreq *h);
+/* Credentials for this request only (call after hreq_init). */
+void hreq_basic_auth(struct hreq *h, const struct nydusfs_cred *cred);
+void hreq_bearer_auth(struct hreq *h, const char *token);
 
 #endif

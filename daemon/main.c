@@ -279,11 +279,13 @@ static void stop(void)
 	daemon_notify("STOPPING=1");
 	cache_sync_all();
 	dev_close();
+	/* the workers first: an item they run may use what the rest frees
+	 * (a mount table save wrote to a freed path) */
+	work_exit();
 	fetch_exit();
 	control_exit();
 	metrics_http_exit();
 	mounts_exit();
-	work_exit();
 	registry_exit();
 	cache_exit();
 	loop_exit();

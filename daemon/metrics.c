@@ -74,12 +74,20 @@ static const struct src_field src_fields[] = {
 	  offsetof(struct src_metrics, retries) },
 	{ "verify_failures_total", "Chunks from a source that failed verification.",
 	  offsetof(struct src_metrics, verify_failures) },
+	{ "http_connections_total",
+	  "Connections a source's requests had to open (the others reused one).",
+	  offsetof(struct src_metrics, connects) },
+};
+
+static const char *const http_versions[NR_HTTP_VERSIONS] = {
+	[HTTP_V1_0] = "1.0", [HTTP_V1_1] = "1.1", [HTTP_V2] = "2",
+	[HTTP_V3] = "3",
 };
 
 struct src_ctx {
 	FILE *f;
 	const struct src_field *field;
-	bool hist;
+	bool hist, versions;
 };
 
 static void src_labels(FILE *f, const struct source *s)
@@ -94,6 +102,17 @@ static void src_line(struct source *s, void *arg)
 	struct src_ctx *c = arg;
 	unsigned int i;
 
+	if (c->versions) {
+		for (i = 0; i < NR_HTTP_VERSIONS; i++) {
+			if (!s->m.http_responses[i])
+				continue;
+			fprintf(c->f, "nydusfsd_http_responses_total{");
+			src_labels(c->f, s);
+			fprintf(c->f, ",version=\"%s\"} %llu\n", http_versions[i],
+				(unsigned long long)s->m.http_responses[i]);
+		}
+		return;
+	}
 	if (!c->hist) {
 		fprintf(c->f, "nydusfsd_%s{", c->field->name);
 		src_labels(c->f, s);
@@ -166,6 +185,10 @@ char *metrics_text(void)
 	head(f, "fetch_request_duration_seconds", "histogram",
 	     "Time from sending a ranged request to its last byte.");
 	c.hist = true;
+	sources_foreach(src_line, &c);
+	head(f, "http_responses_total", "counter",
+	     "Answers to a source's requests, by HTTP version.");
+	c.versions = true;
 	sources_foreach(src_line, &c);
 
 	one(f, "cache_hits_total", "counter",

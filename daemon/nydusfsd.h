@@ -287,10 +287,13 @@ struct backend_ops {
 };
 
 #define LAT_BUCKETS 12
+enum { HTTP_V1_0, HTTP_V1_1, HTTP_V2, HTTP_V3, NR_HTTP_VERSIONS };
 struct src_metrics {
 	uint64_t bytes, chunks, requests, errors, retries, verify_failures;
 	uint64_t lat_count, lat_bucket[LAT_BUCKETS];
 	double lat_sum;
+	/* HTTP backends: connections opened, answers by HTTP version */
+	uint64_t connects, http_responses[NR_HTTP_VERSIONS];
 };
 
 struct source {
@@ -476,6 +479,41 @@ void prefetch_charge(uint64_t bytes);
 
 int control_init(const char *path);
 void control_exit(void);
+
+/* ---- control_req.c: its requests, parsed and checked ---- */
+
+enum ctl_cmd {
+	CTL_PING, CTL_MOUNT, CTL_UMOUNT, CTL_STATUS, CTL_METRICS, CTL_CACHE,
+	NR_CTL
+};
+
+struct ctl_request {
+	enum ctl_cmd cmd;
+	struct json_t *json;		/* the strings below point into it */
+	/* mount, umount */
+	const char *mountpoint;
+	const char *bootstrap;
+	int bootstrap_fd;		/* index among the request's fds, or -1 */
+	struct strv specs;
+	int *spec_fds;			/* per spec: an fd index, or -1 */
+	struct json_t **spec_settings;	/* per spec: its "registry" object
+					 * (hosts.c) or NULL; in @json */
+	bool prefetch;
+	/* cache */
+	bool gc, has_limit;
+	uint64_t limit;
+};
+
+/*
+ * One request line that came with @nfds file descriptors: 0, or -EINVAL
+ * with the reason in @why (for the error answer).
+ */
+int ctl_request_parse(const char *line, unsigned int nfds,
+		      struct ctl_request *r, char *why, size_t size);
+void ctl_request_free(struct ctl_request *r);
+const char *ctl_request_name(const struct ctl_request *r);
+/* The metrics listener's one request: "GET /metrics" (HTTP/1.x). */
+bool ctl_http_is_metrics(const char *req, size_t len);
 
 /* ---- metrics.c: Prometheus text ---- */
 

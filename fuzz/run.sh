@@ -1,29 +1,37 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# fuzz/run.sh SECONDS CORPUSDIR
+# fuzz/run.sh SECONDS CORPUSDIR [TARGET...]
 #
-# Run the bootstrap fuzzer (build/fuzz/fuzz_bootstrap, ASan + UBSan) for
-# SECONDS from the corpus in CORPUSDIR, which is created if needed and
-# seeded with the reader test's hand-made images, and, when it holds no
-# other image and build/bin/nydusfs exists, small trees built with each
-# compressor and chunk size.  New inputs libFuzzer finds are added to CORPUSDIR, so a
-# corpus kept between runs grows.  Exits nonzero if the fuzzer crashed (the
-# input is saved as build/fuzz/crash-*), hung or leaked.
+# Run the libFuzzer targets (build/fuzz/fuzz_TARGET, ASan + UBSan; all of
+# them by default, see TARGETS in fuzz/Makefile) one after the other,
+# sharing SECONDS between them (each run takes about a second more than
+# its share): the bootstrap reader gets three shares, each of the others
+# one.  Each target's corpus is CORPUSDIR/TARGET,
+# created if needed; new inputs libFuzzer finds are added there, so a
+# corpus kept between runs grows.  The seeds in fuzz/seeds/TARGET are read
+# too.  The bootstrap corpus is also seeded with the reader test's
+# hand-made images and, when it holds no other image and build/bin/nydusfs
+# exists, small trees built with each compressor and chunk size; the
+# tests add the bootstraps they build (tests/run.sh).  Exits nonzero if a
+# target crashed (the input is saved as build/fuzz/TARGET-crash-*), broke
+# one of its checks, hung or leaked.
 set -eu
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 SECONDS CORPUSDIR" >&2
+if [ $# -lt 2 ]; then
+	echo "usage: $0 SECONDS CORPUSDIR [TARGET...]" >&2
 	exit 2
 fi
 secs=$1
-corpus=$2
+root_corpus=$2
+shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-fuzzer=$root/build/fuzz/fuzz_bootstrap
+targets=${*:-bootstrap oci_ref auth_challenge auth_token http_answer docker_config daemon_config control_request}
 
-[ -x "$fuzzer" ] || make -C "$here"
-mkdir -p "$corpus"
+for t in $targets; do
+	[ -x "$root/build/fuzz/fuzz_$t" ] || make -C "$here" "../build/fuzz/fuzz_$t"
+done
 
 seed_with_builder() {
 	nydusfs=$root/build/bin/nydusfs
@@ -51,18 +59,59 @@ seed_with_builder() {
 	done
 }
 
-if [ ! -e "$corpus/base" ] && [ -x "$root/build/tests/reader_test" ]; then
-	"$root/build/tests/reader_test" --write-corpus "$corpus"
-fi
-if [ -z "$(ls -A "$corpus" | grep -v -e '^base$' -e '^case-')" ]; then
-	seed_with_builder
-fi
-if [ -z "$(ls -A "$corpus")" ]; then
-	echo "$0: no seeds in $corpus (build the tests first: make programs)" >&2
+seed_bootstrap() {
+	if [ ! -e "$corpus/base" ] && [ -x "$root/build/tests/reader_test" ]; then
+		"$root/build/tests/reader_test" --write-corpus "$corpus"
+	fi
+	if [ -z "$(ls -A "$corpus" | grep -v -e '^base$' -e '^case-')" ]; then
+		seed_with_builder
+	fi
+	if [ -z "$(ls -A "$corpus")" ]; then
+		echo "$0: no seeds in $corpus (build the tests first: make programs)" >&2
+		exit 1
+	fi
+}
+
+# the shares, of SECONDS less about a second a run takes beyond its time
+total=0
+budget=$secs
+for t in $targets; do
+	case $t in bootstrap) total=$((total + 3)) ;; *) total=$((total + 1)) ;; esac
+	budget=$((budget - 1))
+done
+
+failed=""
+for t in $targets; do
+	corpus=$root_corpus/$t
+	mkdir -p "$corpus"
+	share=1
+	max_len=4096
+	extra=""
+	case $t in
+	bootstrap)
+		seed_bootstrap
+		share=3
+		max_len=262144
+		;;
+	daemon_config)
+		extra=-close_fd_mask=2		# its error messages
+		;;
+	esac
+	t_secs=$((budget * share / total))
+	[ "$t_secs" -ge 1 ] || t_secs=1
+	seeds=""
+	[ -d "$here/seeds/$t" ] && seeds=$here/seeds/$t
+	echo "fuzz: fuzz_$t for ${t_secs}s from $corpus ($(ls "$corpus" | wc -l) inputs)${seeds:+ and fuzz/seeds/$t}"
+	# shellcheck disable=SC2086
+	if ! "$root/build/fuzz/fuzz_$t" -max_total_time="$t_secs" \
+		-max_len="$max_len" -timeout=20 -rss_limit_mb=2048 \
+		-print_final_stats=1 $extra \
+		-artifact_prefix="$root/build/fuzz/$t-" "$corpus" $seeds; then
+		failed="$failed $t"
+	fi
+done
+if [ -n "$failed" ]; then
+	echo "fuzz: FAILED:$failed (inputs in build/fuzz/*-crash-*)" >&2
 	exit 1
 fi
-
-echo "fuzz: $fuzzer for ${secs}s from $corpus ($(ls "$corpus" | wc -l) inputs)"
-exec "$fuzzer" -max_total_time="$secs" -max_len=262144 -timeout=20 \
-	-rss_limit_mb=2048 -print_final_stats=1 \
-	-artifact_prefix="$root/build/fuzz/" "$corpus"
+echo "fuzz: all passed:" $targets

@@ -36,7 +36,6 @@
 #define REG_ERRBODY_MAX		(64U << 10)
 #define REG_TOKEN_MAX		(1U << 20)
 #define REG_CONNECT_TIMEOUT	30L
-#define REG_AUTH_FILE_MAX	(4U << 20)
 #define REG_USER_AGENT		"nydusfs/1"
 
 #define ACCEPT_MANIFESTS	NYDUSFS_MT_OCI_MANIFEST ", " NYDUSFS_MT_OCI_INDEX \
@@ -151,20 +150,6 @@ static void req_free(struct reg_req *q)
 	q->cur_url = NULL;
 }
 
-/* The URL as logged: no query (upload state, signatures), no userinfo. */
-static void url_for_log(const char *url, char *buf, size_t size)
-{
-	const char *p = strstr(url, "://"), *at;
-	size_t n = strcspn(url, "?#");
-
-	at = p ? memchr(p, '@', n - (p - url)) : NULL;
-	if (at && !memchr(p + 3, '/', at - p - 3))
-		snprintf(buf, size, "%.*s%.*s", (int)(p + 3 - url), url,
-			 (int)(n - (at + 1 - url)), at + 1);
-	else
-		snprintf(buf, size, "%.*s", (int)n, url);
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -203,97 +188,38 @@ int nydusfs_oci_digest(const void *buf, size_t len,
 	return 0;
 }
 
-static int read_small_file(const char *path, size_t max, char **buf,
-			   size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	size_t n;
-	int err;
-
-	if (!f)
-		return -errno;
-	*buf = malloc(max + 1);
-	if (!*buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	n = fread(*buf, 1, max + 1, f);
-	err = ferror(f) ? -EIO : n > max ? -EFBIG : 0;
-	fclose(f);
-	if (err) {
-		free(*buf);
-		*buf = NULL;
-		return err;
-	}
-	(*buf)[n] = '\0';
-	*len = n;
-	return 0;
-}
-
 /* ---- credentials and TLS material ---- */
 
-/* The auth files skopeo and docker read, in skopeo's order. */
-static int auth_file_candidates(char paths[4][4096])
-{
-	const char *v;
-	int n = 0;
-
-	if ((v = getenv("REGISTRY_AUTH_FILE")) && *v)
-		snprintf(paths[n++], 4096, "%s", v);
-	if ((v = getenv("XDG_RUNTIME_DIR")) && *v)
-		snprintf(paths[n++], 4096, "%s/containers/auth.json", v);
-	if ((v = getenv("DOCKER_CONFIG")) && *v)
-		snprintf(paths[n++], 4096, "%s/config.json", v);
-	else if ((v = getenv("HOME")) && *v)
-		snprintf(paths[n++], 4096, "%s/.docker/config.json", v);
-	return n;
-}
-
-static int cred_from_file(struct nydusfs_registry *r, const char *path,
-			  bool must_exist)
-{
-	size_t len;
-	char *buf;
-	int err;
-
-	err = read_small_file(path, REG_AUTH_FILE_MAX, &buf, &len);
-	if (err) {
-		if (must_exist || err != -ENOENT)
-			nydusfs_err("auth file %s: %s", path, strerror(-err));
-		return must_exist ? err : -ENOENT;
-	}
-	err = nydusfs_auth_find_cred(buf, len, r->cred_host, &r->cred);
-	explicit_bzero(buf, len);
-	free(buf);
-	if (err == -EINVAL)
-		nydusfs_warn("auth file %s: malformed (or a bad entry for %s); "
-			     "ignored", path, r->cred_host);
-	else if (!err)
-		nydusfs_info("credentials for %s from %s", r->cred_host, path);
-	return err == -EINVAL ? -ENOENT : err;
-}
-
+/* --creds, else the first auth file with an entry for the registry. */
 static int load_creds(struct nydusfs_registry *r)
 {
-	char paths[4][4096];
-	int i, n, err;
+	struct nydusfs_auth_files af;
+	const char *from;
+	unsigned int i;
+	int err;
 
 	if (r->o.user) {
 		r->cred.user = strdup(r->o.user);
 		r->cred.pass = strdup(r->o.pass ? r->o.pass : "");
 		return r->cred.user && r->cred.pass ? 0 : -ENOMEM;
 	}
-	if (r->o.auth_file) {
-		err = cred_from_file(r, r->o.auth_file, true);
-		return err == -ENOENT ? 0 : err;
+	err = nydusfs_auth_files_load(&af, r->o.auth_file);
+	for (i = 0; i < af.n; i++)
+		if (af.f[i].err && (r->o.auth_file || af.f[i].err != -ENOENT))
+			nydusfs_err("auth file %s: %s", af.f[i].path,
+				    strerror(-af.f[i].err));
+	if (err) {
+		nydusfs_auth_files_free(&af);
+		return err;
 	}
-	n = auth_file_candidates(paths);
-	for (i = 0; i < n; i++) {
-		err = cred_from_file(r, paths[i], false);
-		if (err != -ENOENT)
-			return err;
-	}
-	return 0;
+	err = nydusfs_auth_files_find(&af, r->cred_host, &r->cred, &from);
+	if (err == -EINVAL)
+		nydusfs_warn("auth file %s: malformed (or a bad entry for %s); "
+			     "ignored", from, r->cred_host);
+	else if (!err)
+		nydusfs_info("credentials for %s from %s", r->cred_host, from);
+	nydusfs_auth_files_free(&af);
+	return err == -EINVAL || err == -ENOENT ? 0 : err;
 }
 
 static int append_file(char **pem, size_t *len, const char *path)
@@ -302,7 +228,7 @@ static int append_file(char **pem, size_t *len, const char *path)
 	char *buf, *p;
 	int err;
 
-	err = read_small_file(path, 1U << 20, &buf, &n);
+	err = nydusfs_read_small_file(path, 1U << 20, &buf, &n);
 	if (err) {
 		nydusfs_err("%s: %s", path, strerror(-err));
 		return err;
@@ -370,22 +296,6 @@ static int load_cert_dir(struct nydusfs_registry *r)
 
 /* ---- one exchange ---- */
 
-static char *header_value(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (len <= n || strncasecmp(line, name, n) || line[n] != ':')
-		return NULL;
-	line += n + 1;
-	len -= n + 1;
-	while (len && (*line == ' ' || *line == '\t'))
-		line++, len--;
-	while (len && (line[len - 1] == '\r' || line[len - 1] == '\n' ||
-		       line[len - 1] == ' '))
-		len--;
-	return strndup(line, len);
-}
-
 static void keep_header(char **slot, const char *line, size_t len,
 			const char *name)
 {
@@ -393,7 +303,7 @@ static void keep_header(char **slot, const char *line, size_t len,
 
 	if (*slot)
 		return;			/* the first one counts */
-	v = header_value(line, len, name);
+	v = nydusfs_http_header_value(line, len, name);
 	if (v)
 		*slot = v;
 }
@@ -688,72 +598,14 @@ static int reg_exchange(struct nydusfs_registry *r, struct reg_req *q,
 
 static int curl_errno(const struct reg_req *q)
 {
-	if (q->sink_err)
-		return q->sink_err;
-	switch (q->rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		return -EHOSTUNREACH;
-	case CURLE_COULDNT_CONNECT:
-		return -ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return -ECONNRESET;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-		return -EKEYREJECTED;
-	case CURLE_SSL_CONNECT_ERROR:
-		return -EPROTO;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
-	default:
-		return -EIO;
-	}
+	return q->sink_err ? q->sink_err : nydusfs_curl_errno(q->rc);
 }
 
 static int status_errno(const struct reg_req *q)
 {
-	long s = q->status;
-
-	if (s >= 200 && s < 300)
+	if (q->status == 401 && (q->flags & REQ_OK_401))
 		return 0;
-	if (s == 401 && (q->flags & REQ_OK_401))
-		return 0;
-	switch (s) {
-	case 400:
-		return -EINVAL;
-	case 401:
-	case 403:
-		return -EACCES;
-	case 404:
-		return -ENOENT;
-	case 405:
-	case 501:
-		return -EOPNOTSUPP;
-	case 408:
-		return -ETIMEDOUT;
-	case 413:
-		return -EFBIG;
-	case 416:
-		return -ERANGE;
-	case 429:
-		return -EAGAIN;
-	}
-	return s >= 500 ? -EIO : -EPROTO;
-}
-
-/* Worth another attempt: the network, the server's load, a bad answer. */
-static bool retryable(int err)
-{
-	return err == -EIO || err == -ECONNRESET || err == -ETIMEDOUT ||
-	       err == -ECONNREFUSED || err == -EAGAIN || err == -EBADE;
+	return nydusfs_http_status_errno(q->status);
 }
 
 /* "CODE: message" of the first entry of a registry's error body. */
@@ -826,7 +678,7 @@ static void reg_report(struct nydusfs_registry *r, const struct reg_req *q,
 	if (q->quiet == QUIET_ALL || (err == -ENOENT &&
 				      (q->quiet & QUIET_ENOENT)))
 		return;
-	url_for_log(url, u, sizeof(u));
+	nydusfs_url_for_log(url, u, sizeof(u));
 	describe(r, q, err, why, sizeof(why));
 	nydusfs_err("registry %s: %s %s: %s%s", r->host, q->method, u, why,
 		    hint_for(r, q, err));
@@ -846,9 +698,6 @@ static int learn_challenge(struct nydusfs_registry *r, const char *hdr)
 		return -EACCES;
 	}
 	err = nydusfs_auth_parse_challenge(hdr, &c);
-	if (!err && c.scheme == NYDUSFS_AUTH_BEARER &&
-	    strncmp(c.realm, "https://", 8) && strncmp(c.realm, "http://", 7))
-		err = -EINVAL;
 	if (err) {
 		nydusfs_err("registry %s: unusable WWW-Authenticate challenge "
 			    "'%.120s'", r->host, hdr);
@@ -870,38 +719,6 @@ static int learn_challenge(struct nydusfs_registry *r, const char *hdr)
 	}
 	nydusfs_auth_challenge_free(&c);
 	return 0;
-}
-
-static char *token_url(struct nydusfs_registry *r, const char *scope)
-{
-	char *url = NULL, *esc, *p, *item, *copy = strdup(scope), *save;
-	size_t len;
-	FILE *f;
-
-	f = open_memstream(&url, &len);
-	if (!f || !copy) {
-		if (f)
-			fclose(f);
-		free(url);
-		free(copy);
-		return NULL;
-	}
-	fputs(r->realm, f);
-	fputc(strchr(r->realm, '?') ? '&' : '?', f);
-	esc = curl_easy_escape(r->curl, r->service ? r->service : "", 0);
-	fprintf(f, "service=%s", esc ? esc : "");
-	curl_free(esc);
-	for (p = copy; (item = strtok_r(p, " ", &save)); p = NULL) {
-		esc = curl_easy_escape(r->curl, item, 0);
-		fprintf(f, "&scope=%s", esc ? esc : "");
-		curl_free(esc);
-	}
-	free(copy);
-	if (fclose(f)) {
-		free(url);
-		return NULL;
-	}
-	return url;
 }
 
 static void token_drop(struct nydusfs_registry *r, const char *scope)
@@ -928,7 +745,7 @@ static int fetch_token(struct nydusfs_registry *r, const char *scope)
 		.rmax = REG_TOKEN_MAX, .body_fd = -1,
 	};
 	struct token_entry *t;
-	char *url = token_url(r, scope);
+	char *url = nydusfs_auth_token_url(r->realm, r->service, scope);
 	int err;
 
 	if (!url)
@@ -1153,10 +970,11 @@ static int reg_do(struct nydusfs_registry *r, struct reg_req *q)
 		if (q->status == 429)
 			r->retry_after_ms = retry_delay(r, q, attempt);
 		if (q->reported || (q->flags & REQ_NO_RETRY) ||
-		    !retryable(err) || attempt >= r->o.retries)
+		    !nydusfs_http_retryable(err) || attempt >= r->o.retries)
 			break;
 		wait = retry_delay(r, q, attempt);
-		url_for_log(q->cur_url ? q->cur_url : q->url, u, sizeof(u));
+		nydusfs_url_for_log(q->cur_url ? q->cur_url : q->url, u,
+				    sizeof(u));
 		describe(r, q, err, why, sizeof(why));
 		nydusfs_warn("registry %s: %s %s: %s; retry %u of %u in %llu ms",
 			     r->host, q->method, u, why, attempt + 1,
@@ -1556,7 +1374,7 @@ static int blob_prepare(struct reg_req *q)
 /* A 206 must start where asked; a 200 is the whole blob. */
 static int blob_check_answer(struct reg_req *q, struct blob_sink *b)
 {
-	unsigned long long a;
+	uint64_t first, last, total;
 
 	b->checked = true;
 	b->skip = 0;
@@ -1565,7 +1383,8 @@ static int blob_check_answer(struct reg_req *q, struct blob_sink *b)
 		return 0;
 	}
 	if (q->status == 206 && q->h.content_range &&
-	    sscanf(q->h.content_range, "bytes %llu-", &a) == 1 && a == b->from)
+	    !nydusfs_http_content_range(q->h.content_range, &first, &last,
+					&total) && first == b->from)
 		return 0;
 	return -EBADE;		/* another range: try again */
 }
@@ -2009,7 +1828,7 @@ int nydusfs_registry_push_blob(struct nydusfs_registry *r, const char *digest,
 		return err;
 	for (attempt = 0;; attempt++) {
 		err = upload_once(r, digest, fd, size, mount_from);
-		if (!err || !retryable(err) || attempt >= r->o.retries)
+		if (!err || !nydusfs_http_retryable(err) || attempt >= r->o.retries)
 			return err;
 		/* the session may be broken: start a new one */
 		wait = r->retry_after_ms;

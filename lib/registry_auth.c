@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Pure helpers of the registry protocol: auth challenges, docker
- * config.json credentials, token answers, Retry-After, origins
- * (include/nydusfs/registry_auth.h).  Everything that arrives here came
- * from the network or a user's file: every length is checked, nothing
- * recurses, nothing logs.
+ * Helpers of the registry protocol shared by lib/registry.c and nydusfsd:
+ * auth challenges, docker auth files, token requests and answers, HTTP
+ * answers, URLs (include/nydusfs/registry_auth.h).  Everything that
+ * arrives here came from the network or a user's file: every length is
+ * checked, nothing recurses, nothing logs.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "nydusfs/err.h"
@@ -154,6 +155,13 @@ void nydusfs_auth_challenge_free(struct nydusfs_auth_challenge *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* A token realm is fetched: only ever over HTTP(S). */
+static bool usable_realm(const char *realm)
+{
+	return realm && (!strncasecmp(realm, "https://", 8) ||
+			 !strncasecmp(realm, "http://", 7));
+}
+
 int nydusfs_auth_parse_challenge(const char *hdr,
 				 struct nydusfs_auth_challenge *c)
 {
@@ -162,7 +170,7 @@ int nydusfs_auth_parse_challenge(const char *hdr,
 
 	memset(c, 0, sizeof(*c));
 	err = scan_challenges(hdr, &st);
-	if (!err && st.have_bearer && st.bearer.realm && *st.bearer.realm) {
+	if (!err && st.have_bearer && usable_realm(st.bearer.realm)) {
 		*c = st.bearer;
 		c->scheme = NYDUSFS_AUTH_BEARER;
 		memset(&st.bearer, 0, sizeof(st.bearer));
@@ -329,6 +337,118 @@ void nydusfs_cred_free(struct nydusfs_cred *cred)
 	cred->user = cred->pass = NULL;
 }
 
+/* ---- auth files ---- */
+
+int nydusfs_read_small_file(const char *path, size_t max, char **buf,
+			    size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int err;
+
+	if (!f)
+		return -errno;
+	*buf = malloc(max + 1);
+	if (!*buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	n = fread(*buf, 1, max + 1, f);
+	err = ferror(f) ? -EIO : n > max ? -EFBIG : 0;
+	fclose(f);
+	if (err) {
+		explicit_bzero(*buf, n);
+		free(*buf);
+		*buf = NULL;
+		return err;
+	}
+	(*buf)[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+static int auth_file_add(struct nydusfs_auth_files *af, const char *fmt,
+			 const char *dir)
+{
+	struct nydusfs_auth_file *f = &af->f[af->n];
+
+	if (asprintf(&f->path, fmt, dir) < 0) {
+		f->path = NULL;
+		return -ENOMEM;
+	}
+	af->n++;
+	f->err = nydusfs_read_small_file(f->path, NYDUSFS_AUTH_FILE_MAX,
+					 &f->text, &f->len);
+	return f->err == -ENOMEM ? -ENOMEM : 0;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+int nydusfs_auth_files_load(struct nydusfs_auth_files *af, const char *path)
+{
+	const char *v;
+	int err = 0;
+
+	memset(af, 0, sizeof(*af));
+	if (path) {
+		err = auth_file_add(af, "%s", path);
+		return err ? err : af->f[0].err;
+	}
+	if ((v = env("REGISTRY_AUTH_FILE")))
+		err = auth_file_add(af, "%s", v);
+	if (!err && (v = env("XDG_RUNTIME_DIR")))
+		err = auth_file_add(af, "%s/containers/auth.json", v);
+	if (!err && (v = env("DOCKER_CONFIG")))
+		err = auth_file_add(af, "%s/config.json", v);
+	else if (!err && (v = env("HOME")))
+		err = auth_file_add(af, "%s/.docker/config.json", v);
+	return err;
+}
+
+int nydusfs_auth_files_find(const struct nydusfs_auth_files *af,
+			    const char *host, struct nydusfs_cred *cred,
+			    const char **from)
+{
+	const char *bad = NULL;
+	unsigned int i;
+	int err;
+
+	memset(cred, 0, sizeof(*cred));
+	*from = NULL;
+	for (i = 0; i < af->n; i++) {
+		if (!af->f[i].text)
+			continue;
+		err = nydusfs_auth_find_cred(af->f[i].text, af->f[i].len, host,
+					     cred);
+		if (err == -EINVAL && !bad)
+			bad = af->f[i].path;
+		if (err != -ENOENT && err != -EINVAL) {
+			*from = af->f[i].path;
+			return err;
+		}
+	}
+	*from = bad;
+	return bad ? -EINVAL : -ENOENT;
+}
+
+void nydusfs_auth_files_free(struct nydusfs_auth_files *af)
+{
+	unsigned int i;
+
+	for (i = 0; i < af->n; i++) {
+		if (af->f[i].text)
+			explicit_bzero(af->f[i].text, af->f[i].len);
+		free(af->f[i].text);
+		free(af->f[i].path);
+	}
+	memset(af, 0, sizeof(*af));
+}
+
 /* ---- dates ---- */
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
@@ -382,6 +502,8 @@ int nydusfs_parse_rfc3339(const char *s, int64_t *out)
 		for (p++; *p >= '0' && *p <= '9'; p++)
 			;
 	if (*p == '+' || *p == '-') {
+		if (strlen(p) != 6)		/* "+hh:mm": nothing read past it */
+			return -EINVAL;
 		sign = *p == '+' ? 1 : -1;
 		oh = digits(p + 1, 2), om = digits(p + 4, 2);
 		if (oh < 0 || om < 0 || p[3] != ':' || p[6] || oh > 23 || om > 59)
@@ -465,8 +587,10 @@ int nydusfs_auth_parse_token(const char *body, size_t len, int64_t now,
 	}
 	t->value = strdup(v);
 	exp = json_object_get(root, "expires_in");
-	t->expires_in = json_is_integer(exp) ? json_integer_value(exp) :
-			json_is_real(exp) ? (int64_t)json_real_value(exp) : 0;
+	t->expires_in = json_is_integer(exp) ? json_integer_value(exp) : 0;
+	if (json_is_real(exp) && json_real_value(exp) >= 1 &&
+	    json_real_value(exp) <= 366.0 * 86400)	/* NaN is neither */
+		t->expires_in = json_real_value(exp);
 	if (t->expires_in <= 0 || t->expires_in > 366LL * 86400)
 		t->expires_in = NYDUSFS_TOKEN_DEFAULT_TTL;
 	issued = json_string_value(json_object_get(root, "issued_at"));
@@ -497,6 +621,15 @@ bool nydusfs_token_fresh(const struct nydusfs_token *t, int64_t now)
 	return t->value && now < t->expires_at - margin;
 }
 
+void nydusfs_token_schedule(const struct nydusfs_token *t, int64_t now,
+			    uint64_t *renew_ms, uint64_t *end_ms)
+{
+	uint64_t left = t->expires_at > now ? t->expires_at - now : 0;
+
+	*end_ms = left * 1000;
+	*renew_ms = left * 750;
+}
+
 char *nydusfs_auth_scope(const char *repo, const char *actions)
 {
 	char *s;
@@ -504,32 +637,94 @@ char *nydusfs_auth_scope(const char *repo, const char *actions)
 	return asprintf(&s, "repository:%s:%s", repo, actions) < 0 ? NULL : s;
 }
 
+/* RFC 3986 percent-encoding of all but the unreserved characters. */
+static void put_escaped(FILE *f, const char *s, size_t len)
+{
+	unsigned char c;
+
+	for (; len--; s++) {
+		c = *s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~')
+			fputc(c, f);
+		else
+			fprintf(f, "%%%02X", c);
+	}
+}
+
+char *nydusfs_auth_token_url(const char *realm, const char *service,
+			     const char *scope)
+{
+	const char *p = scope ? scope : "";
+	char *url = NULL;
+	size_t len, n;
+	FILE *f;
+
+	f = open_memstream(&url, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "%s%cservice=", realm, strchr(realm, '?') ? '&' : '?');
+	if (service)
+		put_escaped(f, service, strlen(service));
+	for (;;) {
+		p += strspn(p, " ");
+		n = strcspn(p, " ");
+		if (!n)
+			break;
+		fputs("&scope=", f);
+		put_escaped(f, p, n);
+		p += n;
+	}
+	if (fclose(f)) {
+		free(url);
+		return NULL;
+	}
+	return url;
+}
+
 /* ---- origins ---- */
 
 struct origin {
 	const char *scheme, *host;
 	size_t scheme_len, host_len;
+	size_t hostport_len;		/* host[:port] as written */
 	unsigned long port;
 };
+
+/* RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+static bool valid_scheme(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (i && ((s[i] >= '0' && s[i] <= '9') ||
+			     strchr("+-.", s[i])))))
+			return false;
+	return len > 0;
+}
 
 static int parse_origin(const char *url, struct origin *o)
 {
 	const char *p = strstr(url, "://"), *end, *at, *colon, *bracket;
 	char *pend;
 
-	if (!p || p == url)
+	if (!p || !valid_scheme(url, p - url))
 		return -EINVAL;
 	o->scheme = url;
 	o->scheme_len = p - url;
 	p += 3;
 	end = p + strcspn(p, "/?#");
-	at = memchr(p, '@', end - p);
+	at = memrchr(p, '@', end - p);	/* userinfo has no '@' of its own */
 	if (at)
 		p = at + 1;
 	bracket = p < end && *p == '[' ? memchr(p, ']', end - p) : NULL;
 	colon = memchr(bracket ? bracket : p, ':', end - (bracket ? bracket : p));
 	o->host = p;
 	o->host_len = (colon ? colon : end) - p;
+	o->hostport_len = end - p;
 	if (colon) {
 		o->port = strtoul(colon + 1, &pend, 10);
 		if (pend != end || colon + 1 == end)
@@ -555,4 +750,151 @@ bool nydusfs_url_same_origin(const char *a, const char *b)
 	       oa.host_len == ob.host_len &&
 	       !strncasecmp(oa.host, ob.host, oa.host_len) &&
 	       oa.port == ob.port;
+}
+
+char *nydusfs_url_host(const char *url)
+{
+	struct origin o;
+
+	if (parse_origin(url, &o))
+		return NULL;
+	return strndup(o.host, o.hostport_len);
+}
+
+const char *nydusfs_url_for_log(const char *url, char *buf, size_t size)
+{
+	size_t n = strcspn(url, "?#"), start = 0;
+	const char *p = strstr(url, "://"), *at = NULL;
+
+	/* user:password@ in the authority, the part before any '/' */
+	if (p && (size_t)(p + 3 - url) <= n) {
+		start = p + 3 - url;
+		at = memrchr(url + start, '@', strcspn(url + start, "/?#"));
+	}
+	if (at)
+		snprintf(buf, size, "%.*s%.*s", (int)start, url,
+			 (int)(n - (at + 1 - url)), at + 1);
+	else
+		snprintf(buf, size, "%.*s", (int)n, url);
+	return buf;
+}
+
+/* ---- HTTP answers ---- */
+
+char *nydusfs_http_header_value(const char *line, size_t len,
+				const char *name)
+{
+	size_t n = strlen(name);
+
+	if (len <= n || strncasecmp(line, name, n) || line[n] != ':')
+		return NULL;
+	line += n + 1;
+	len -= n + 1;
+	while (len && (*line == ' ' || *line == '\t'))
+		line++, len--;
+	while (len && (line[len - 1] == '\r' || line[len - 1] == '\n' ||
+		       line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
+	return strndup(line, len);
+}
+
+/* Decimal digits at *pp, no sign, no overflow; -EINVAL if none. */
+static int parse_u64(const char **pp, uint64_t *out)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (*p - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (*p - '0');
+	}
+	*pp = p;
+	*out = v;
+	return 0;
+}
+
+int nydusfs_http_content_range(const char *value, uint64_t *first,
+			       uint64_t *last, uint64_t *total)
+{
+	const char *p = value;
+
+	if (strncasecmp(p, "bytes ", 6))
+		return -EINVAL;
+	p = skip_ws(p + 6);
+	if (parse_u64(&p, first) || *p++ != '-' || parse_u64(&p, last) ||
+	    *p++ != '/')
+		return -EINVAL;
+	if (*p == '*' && !p[1]) {
+		*total = UINT64_MAX;
+		return *first <= *last ? 0 : -EINVAL;
+	}
+	if (parse_u64(&p, total) || *p)
+		return -EINVAL;
+	return *first <= *last && *last < *total ? 0 : -EINVAL;
+}
+
+int nydusfs_http_status_errno(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	switch (status) {
+	case 400:
+		return -EINVAL;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 405:
+	case 501:
+		return -EOPNOTSUPP;
+	case 408:
+		return -ETIMEDOUT;
+	case 413:
+		return -EFBIG;
+	case 416:
+		return -ERANGE;
+	case 429:
+		return -EAGAIN;
+	}
+	return status >= 500 ? -EIO : -EPROTO;
+}
+
+int nydusfs_curl_errno(int code)
+{
+	switch (code) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return -ECONNRESET;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+		return -EKEYREJECTED;
+	case CURLE_SSL_CONNECT_ERROR:
+		return -EPROTO;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+bool nydusfs_http_retryable(int err)
+{
+	return err == -EIO || err == -ECONNRESET || err == -ETIMEDOUT ||
+	       err == -ECONNREFUSED || err == -EAGAIN || err == -EBADE;
 }

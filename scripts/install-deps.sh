@@ -35,6 +35,9 @@
 #                                  token signing (RS256), HTTP checks
 #   crun                           an OCI runtime: the guest test runs a
 #                                  container over a nydusfs mount (ref_e2e.sh)
+#   nginx-light                    tests/daemon/nginx.sh: nydusfsd behind a
+#                                  redirecting registry front, an object store
+#                                  and a caching pull-through mirror
 set -eu
 
 PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
@@ -42,7 +45,7 @@ libssl-dev libjansson-dev libcurl4-openssl-dev liburing-dev
 systemd clang libclang-rt-14-dev attr zstd gzip umoci skopeo
 debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
 linux-headers-cloud-amd64 sparse jq python3 xz-utils docker-registry
-apache2-utils openssl curl iproute2 crun"
+apache2-utils openssl curl iproute2 crun nginx-light"
 
 missing=""
 for pkg in $PACKAGES; do

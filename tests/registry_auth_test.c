@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <curl/curl.h>
 
 #include "nydusfs/err.h"
 #include "nydusfs/registry_auth.h"
@@ -77,6 +80,10 @@ static const struct challenge_case challenges[] = {
 	{ "Bearer realm=\"\"", -EOPNOTSUPP },
 	{ "", -EINVAL },
 	{ "   ", -EINVAL },
+	/* a realm the client would not fetch over HTTP(S) */
+	{ "Bearer realm=\"file:///etc/passwd\"", -EOPNOTSUPP },
+	{ "Bearer realm=\"ftp://t\", Basic realm=\"r\"", 0, NYDUSFS_AUTH_BASIC,
+	  "r", NULL, NULL, NULL },
 	{ "realm=\"x\"", -EINVAL },
 	{ "Bearer realm=\"unterminated", -EINVAL },
 	{ "Bearer realm=\"x\" junk=", -EINVAL },
@@ -221,6 +228,8 @@ static void test_rfc3339(void)
 		{ "2009-13-10T23:00:00Z", 0, -EINVAL },
 		{ "2009-11-10T23:00:00Zjunk", 0, -EINVAL },
 		{ "2009-11-10T23:00:00+1:00", 0, -EINVAL },
+		{ "2009-11-10T23:00:00.123+", 0, -EINVAL },	/* fuzzer */
+		{ "2009-11-10T23:00:00+01:00x", 0, -EINVAL },
 		{ "yesterday", 0, -EINVAL },
 		{ "", 0, -EINVAL },
 	};
@@ -287,6 +296,14 @@ static void test_tokens(void)
 	err = nydusfs_auth_parse_token(b, strlen(b), now, &t);
 	CHECK(!err && t.expires_in == 60 && !t.issued_at, "negative ttl");
 	nydusfs_token_free(&t);
+	b = "{\"token\":\"t\",\"expires_in\":8e88}";	/* fuzzer */
+	err = nydusfs_auth_parse_token(b, strlen(b), now, &t);
+	CHECK(!err && t.expires_in == 60, "huge real ttl");
+	nydusfs_token_free(&t);
+	b = "{\"token\":\"t\",\"expires_in\":90.5}";
+	err = nydusfs_auth_parse_token(b, strlen(b), now, &t);
+	CHECK(!err && t.expires_in == 90, "real ttl");
+	nydusfs_token_free(&t);
 	b = "{\"token\":\"t\",\"expires_in\":\"300\"}";
 	err = nydusfs_auth_parse_token(b, strlen(b), now, &t);
 	CHECK(!err && t.expires_in == 60, "string ttl");
@@ -311,6 +328,103 @@ static void test_scope(void)
 
 	CHECK(s && !strcmp(s, "repository:a/b:pull,push"), "scope '%s'", s);
 	free(s);
+	s = nydusfs_auth_token_url("https://t/token", "reg ist",
+				   "repository:a/b:pull  repository:c:pull,push");
+	CHECK(s && !strcmp(s, "https://t/token?service=reg%20ist"
+			   "&scope=repository%3Aa%2Fb%3Apull"
+			   "&scope=repository%3Ac%3Apull%2Cpush"),
+	      "token url '%s'", s);
+	free(s);
+	s = nydusfs_auth_token_url("https://t/token?x=1", NULL, NULL);
+	CHECK(s && !strcmp(s, "https://t/token?x=1&service="),
+	      "token url with a query '%s'", s);
+	free(s);
+}
+
+static void test_schedule(void)
+{
+	struct nydusfs_token t = { .expires_in = 60, .expires_at = 1060 };
+	uint64_t renew, end;
+
+	nydusfs_token_schedule(&t, 1000, &renew, &end);
+	CHECK(renew == 45000 && end == 60000, "60 s token: %llu %llu",
+	      (unsigned long long)renew, (unsigned long long)end);
+	/* issued a second before it arrived */
+	t.expires_in = 2;
+	t.expires_at = 1001;
+	nydusfs_token_schedule(&t, 1000, &renew, &end);
+	CHECK(renew == 750 && end == 1000, "2 s token: %llu %llu",
+	      (unsigned long long)renew, (unsigned long long)end);
+	nydusfs_token_schedule(&t, 2000, &renew, &end);
+	CHECK(renew == 0 && end == 0, "an expired token");
+}
+
+/* ---- answers ---- */
+
+static void test_content_range(void)
+{
+	static const struct {
+		const char *v;
+		int err;
+		uint64_t first, last, total;
+	} t[] = {
+		{ "bytes 0-99/1000", 0, 0, 99, 1000 },
+		{ "bytes 100-100/*", 0, 100, 100, UINT64_MAX },
+		{ "Bytes  5-9/10", 0, 5, 9, 10 },
+		{ "bytes 18446744073709551614-18446744073709551614/*", 0,
+		  UINT64_MAX - 1, UINT64_MAX - 1, UINT64_MAX },
+		{ "bytes 5-9/9", -EINVAL },		/* past the end */
+		{ "bytes 9-5/10", -EINVAL },
+		{ "bytes */1000", -EINVAL },
+		{ "bytes -1-5/10", -EINVAL },
+		{ "bytes 0-5/10 ", -EINVAL },
+		{ "bytes 0-99999999999999999999/*", -EINVAL },
+		{ "items 0-5/10", -EINVAL },
+		{ "bytes 0-5", -EINVAL },
+		{ "", -EINVAL },
+	};
+	uint64_t a, b, n;
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		err = nydusfs_http_content_range(t[i].v, &a, &b, &n);
+		CHECK(err == t[i].err && (err || (a == t[i].first &&
+						  b == t[i].last &&
+						  n == t[i].total)),
+		      "Content-Range '%s': %d", t[i].v, err);
+	}
+}
+
+static void test_outcomes(void)
+{
+	char *v;
+
+	CHECK(!nydusfs_http_status_errno(206) &&
+	      nydusfs_http_status_errno(401) == -EACCES &&
+	      nydusfs_http_status_errno(404) == -ENOENT &&
+	      nydusfs_http_status_errno(429) == -EAGAIN &&
+	      nydusfs_http_status_errno(503) == -EIO &&
+	      nydusfs_http_status_errno(302) == -EPROTO, "status errno");
+	CHECK(nydusfs_http_retryable(nydusfs_http_status_errno(503)) &&
+	      nydusfs_http_retryable(nydusfs_http_status_errno(429)) &&
+	      !nydusfs_http_retryable(nydusfs_http_status_errno(403)) &&
+	      !nydusfs_http_retryable(nydusfs_http_status_errno(404)),
+	      "retry 5xx and 429, not 403 and 404");
+	CHECK(nydusfs_curl_errno(CURLE_RECV_ERROR) == -ECONNRESET &&
+	      nydusfs_curl_errno(CURLE_PEER_FAILED_VERIFICATION) ==
+	      -EKEYREJECTED &&
+	      nydusfs_http_retryable(nydusfs_curl_errno(CURLE_COULDNT_CONNECT)) &&
+	      !nydusfs_http_retryable(nydusfs_curl_errno(
+		      CURLE_PEER_FAILED_VERIFICATION)), "curl errno");
+	v = nydusfs_http_header_value("retry-after:  7 \r\n", 17,
+				      "Retry-After");
+	CHECK(v && !strcmp(v, "7"), "header value '%s'", v);
+	free(v);
+	v = nydusfs_http_header_value("Retry-After-X: 7\r\n", 18,
+				      "Retry-After");
+	CHECK(!v, "another header");
+	free(v);
 }
 
 /* ---- Retry-After and origins ---- */
@@ -357,16 +471,102 @@ static void test_origins(void)
 		{ "https://h/a", "https://h.evil/a", false },
 		{ "https://h/a", "https://x@h/a", true },
 		{ "https://h@evil/a", "https://h/a", false },
+		{ "https://h@evil@h/a", "https://h/a", true },	/* (curl refuses it) */
 		{ "http://[::1]:5000/v2/", "http://[::1]:5000/x", true },
 		{ "http://[::1]:5000/v2/", "http://[::1]:5001/x", false },
 		{ "/v2/relative", "https://h/", false },
 		{ "https://h:x/", "https://h/", false },
 	};
+	static const struct { const char *url, *host, *log; } u[] = {
+		{ "https://u:p@h:5000/v2/x?X-Sig=s#f", "h:5000",
+		  "https://h:5000/v2/x" },
+		{ "http://[::1]:5000/v2/", "[::1]:5000", "http://[::1]:5000/v2/" },
+		{ "https://h/a@b?q", "h", "https://h/a@b" },
+		{ "h:5000/v2/", NULL, "h:5000/v2/" },
+		/* found by the fuzzer: the '#' before "://" ended the URL */
+		{ "x#:https://u:p@h/?q", NULL, "x" },
+		{ "https://h/p?u:p@x#", "h", "https://h/p" },
+		/* a password with an '@' in it: all of it goes */
+		{ "https://u:p@ss@h:1/x", "h:1", "https://h:1/x" },
+	};
+	char buf[64], *h;
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		CHECK(nydusfs_url_same_origin(t[i].a, t[i].b) == t[i].same,
 		      "origin '%s' '%s'", t[i].a, t[i].b);
+	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		h = nydusfs_url_host(u[i].url);
+		CHECK(same(h, u[i].host), "host of '%s': '%s'", u[i].url, h);
+		free(h);
+		nydusfs_url_for_log(u[i].url, buf, sizeof(buf));
+		CHECK(!strcmp(buf, u[i].log), "log of '%s': '%s'", u[i].url,
+		      buf);
+	}
+}
+
+/* ---- auth files ---- */
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static void test_auth_files(void)
+{
+	char dir[] = "/tmp/registry_auth_test.XXXXXX", path[256], xdg[256];
+	struct nydusfs_auth_files af;
+	struct nydusfs_cred c;
+	const char *from;
+	int err;
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	unsetenv("REGISTRY_AUTH_FILE");
+	snprintf(xdg, sizeof(xdg), "%s/containers", dir);
+	mkdir(xdg, 0700);
+	snprintf(path, sizeof(path), "%s/containers/auth.json", dir);
+	put_file(path, "{\"auths\":{\"a\":{\"auth\":\"!!\"}}}");
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	put_file(path, "{\"auths\":{\"a\":{\"auth\":\"dXNlcjpwYXNz\"},"
+		 "\"b\":{\"auth\":\"!!\"}}}");
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	setenv("DOCKER_CONFIG", dir, 1);
+	err = nydusfs_auth_files_load(&af, NULL);
+	CHECK(!err && af.n == 2 && !af.f[0].err && !af.f[1].err,
+	      "two auth files: %d %u", err, af.n);
+	/* a bad entry in the first file: the second one's counts */
+	err = nydusfs_auth_files_find(&af, "a", &c, &from);
+	CHECK(!err && same(c.user, "user") && from && !strcmp(from, path),
+	      "a: %d from %s", err, from);
+	nydusfs_cred_free(&c);
+	err = nydusfs_auth_files_find(&af, "b", &c, &from);
+	CHECK(err == -EINVAL && from && !strcmp(from, path), "b: %d", err);
+	CHECK(nydusfs_auth_files_find(&af, "c", &c, &from) == -ENOENT &&
+	      !from, "c: none");
+	nydusfs_auth_files_free(&af);
+
+	/* a named file must exist; a missing candidate is only noted */
+	snprintf(path, sizeof(path), "%s/nope.json", dir);
+	CHECK(nydusfs_auth_files_load(&af, path) == -ENOENT, "named, missing");
+	nydusfs_auth_files_free(&af);
+	unsetenv("XDG_RUNTIME_DIR");
+	setenv("DOCKER_CONFIG", path, 1);
+	err = nydusfs_auth_files_load(&af, NULL);
+	CHECK(!err && af.n == 1 && af.f[0].err == -ENOENT && !af.f[0].text,
+	      "missing candidate: %d", err);
+	nydusfs_auth_files_free(&af);
+	unsetenv("DOCKER_CONFIG");
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	if (system(path))
+		printf("could not remove %s\n", dir);
 }
 
 /* ---- hostile input: nothing may crash or leak ---- */
@@ -379,7 +579,8 @@ static void test_garbage(void)
 	struct nydusfs_token tok;
 	char buf[96];
 	uint8_t out[96];
-	uint64_t ms;
+	char log[64];
+	uint64_t ms, a, b;
 	int64_t v;
 	size_t n, j;
 	unsigned int seed = 12345, i;
@@ -403,6 +604,10 @@ static void test_garbage(void)
 		nydusfs_http_retry_after(buf, 0, 1000, &ms);
 		nydusfs_parse_rfc3339(buf, &v);
 		nydusfs_url_same_origin(buf, "https://h/");
+		free(nydusfs_url_host(buf));
+		nydusfs_url_for_log(buf, log, sizeof(log));
+		nydusfs_http_content_range(buf, &a, &b, &ms);
+		free(nydusfs_auth_token_url(buf, buf, buf));
 	}
 }
 
@@ -416,8 +621,12 @@ int main(int argc, char **argv)
 	test_rfc3339();
 	test_tokens();
 	test_scope();
+	test_schedule();
+	test_content_range();
+	test_outcomes();
 	test_retry_after();
 	test_origins();
+	test_auth_files();
 	test_garbage();
 	printf("registry_auth_test: %d cases, %d failed\n", cases, failures);
 	return failures ? 1 : 0;

@@ -13,8 +13,8 @@
 #   -l        list the tests and exit
 #   -k        keep each test's temporary directory (KEEP_TMP=1)
 #
-# Logs go to build/test-logs/<name>.log ($TEST_LOGDIR), the fuzzer's seed
-# corpus to build/test-corpus ($TEST_CORPUS).  Host tests run against the
+# Logs go to build/test-logs/<name>.log ($TEST_LOGDIR), the fuzzers' seed
+# corpora to build/test-corpus/TARGET ($TEST_CORPUS).  Host tests run against the
 # ASan/UBSan build (build/san/bin/nydusfs); the round trip runs a second
 # time against the release build.  A host test may declare its timeout
 # with a line "# timeout: SECONDS" (default 300).  The fuzzer smoke runs
@@ -87,10 +87,10 @@ fi
 
 # nydusfsd (daemon/): its shell tests, on the host (registry.sh) and in a
 # QEMU guest with nydusfs.ko (e2e.sh); guest_*.sh run inside the guest;
-# bench.sh is a benchmark, run by hand.
+# lib_*.sh are sourced by the others; bench.sh is a benchmark, run by hand.
 for t in tests/daemon/*.sh; do
 	[ -e "$t" ] || continue
-	case $(basename "$t") in guest_*|bench.sh) continue ;; esac
+	case $(basename "$t") in guest_*|lib_*|bench.sh) continue ;; esac
 	add_test "daemon/$(basename "$t" .sh)" "$(declared_timeout "$t")" \
 		"bash $t"
 done
@@ -107,12 +107,13 @@ if [ -x tests/guest/selftests.sh ]; then
 	done < <(tests/guest/selftests.sh list 2>/dev/null)
 fi
 
-# Fuzzer smoke: a bounded run from the corpus of bootstraps built above.
+# Fuzzer smoke: a bounded run of every libFuzzer target, FUZZ_SECONDS in
+# all, the bootstrap reader's from the corpus of bootstraps built above.
 if [ -x fuzz/run.sh ]; then
-	add_test fuzz/bootstrap-smoke $((FUZZ_SECONDS + 90)) \
+	add_test fuzz/smoke $((FUZZ_SECONDS + 120)) \
 		"fuzz/run.sh $FUZZ_SECONDS $CORPUS"
 else
-	add_test fuzz/bootstrap-smoke 10 \
+	add_test fuzz/smoke 10 \
 		"echo 'fuzz/run.sh is missing'; exit 77"
 fi
 
@@ -147,7 +148,7 @@ fi
 
 rm -rf "$LOGDIR" "$CORPUS"
 mkdir -p "$LOGDIR" "$CORPUS"
-export NYDUSFS_CORPUS=$CORPUS
+export NYDUSFS_CORPUS=$CORPUS/bootstrap
 export TREECMP=$TOP/build/tests/treecmp
 
 passed=0

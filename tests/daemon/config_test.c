@@ -137,6 +137,8 @@ static const struct {
 	  "test.conf:2: registry \"h\" configured twice" },
 	{ "[registry \"h\"]\nusername = u\n", "username and password go together" },
 	{ "[registry \"h\"]\nscheme = ftp\n", "scheme must be http or https" },
+	{ "[registry \"h\"]\nmirror = 127.0.0.1:5001\n",
+	  "test.conf:2: mirror: '127.0.0.1:5001' is not an http:// or https:// URL" },
 	{ "[cache]\ndir = relative/path\n", "not an absolute path" },
 	{ "[sources]\nlocalfs =\n", "test.conf:2: localfs: empty value" },
 	{ "[prefetch]\nbandwidth = -1\n", "test.conf:2: bandwidth" },

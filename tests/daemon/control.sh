@@ -49,7 +49,10 @@ info "command line and config errors, the example config: ok"
 # ---- the systemd unit ----
 sed "s|/usr/local/sbin/nydusfsd|$B/bin/nydusfsd|" "$TOP/daemon/nydusfsd.service" \
 	>"$T/nydusfsd.service"
-out=$(cd "$T" && systemd-analyze verify ./nydusfsd.service 2>&1) ||
+# verify runs man(1) on the unit's Documentation=man:nydusfsd(8)
+mkdir -p "$T/man/man8"
+cp "$TOP/Documentation/nydusfsd.8" "$T/man/man8/"
+out=$(cd "$T" && MANPATH=$T/man systemd-analyze verify ./nydusfsd.service 2>&1) ||
 	fail "systemd-analyze verify: $out"
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
 exposure=$(systemd-analyze security --offline=true "$T/nydusfsd.service" 2>&1 |
@@ -89,7 +92,7 @@ EOF
 # daemon with NOTIFY_SOCKET pointing at a datagram socket of ours
 start_daemon()
 {
-	rm -f "$T/notify.log" "$T/dev.sock"
+	rm -f "$T/notify.log" "$T/notify.sock" "$T/dev.sock"
 	python3 - "$T/notify.sock" "$T/notify.log" <<'EOF' &
 import os, socket, sys
 p = sys.argv[1]
@@ -109,12 +112,16 @@ EOF
 		--cache-dir "$T/cache" --files 0 --linger 3600 --timeout 30 \
 		>"$T/fd.out" 2>&1 &
 	FPID=$!
-	sleep 0.3
+	# both sockets bound before the daemon starts (python is slow to
+	# start on a loaded machine: READY=1 was once sent to nobody)
+	for _ in $(seq 200); do
+		[ -S "$T/notify.sock" ] && [ -S "$T/dev.sock" ] && break
+		sleep 0.1
+	done
 	NOTIFY_SOCKET=$T/notify.sock "$NYDUSFSD" --config "$T/d.conf" \
 		2>>"$T/d.log" &
 	DPID=$!
-	# up to 30 s: a loaded CI host can be slow to start three processes
-	for _ in $(seq 300); do
+	for _ in $(seq 300); do		# 30 s: a loaded machine, ASan
 		grep -q READY=1 "$T/notify.log" 2>/dev/null && break
 		sleep 0.1
 	done
@@ -225,7 +232,7 @@ stop_daemon
 # [cache] limit: the daemon evicts by itself, never what is in use
 printf 'limit = 1\ngc_interval = 1\n' >>"$T/d.conf"
 start_daemon
-for _ in $(seq 150); do
+for _ in $(seq 200); do		# GC 1 s after start, then every second
 	[ -e "$T/cache/$new" ] || break
 	sleep 0.1
 done

@@ -16,7 +16,9 @@
  *
  * Prints "chunks N present P fetched F errors E bad B restarts R" and
  * exits 0 if B is 0 and E equals --expect-errors (default 0; -1: every
- * chunk it asked for; -2: at least one).
+ * chunk it asked for; -2: at least one).  With --linger S it keeps the
+ * daemon connected for S seconds after that line, or until SIGUSR1 (so
+ * that a test can read the daemon's metrics first).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nydusfs/format.h"
@@ -388,6 +391,19 @@ static void wait_for_file(const char *path)
 	}
 }
 
+/* Wait @secs seconds, or less if SIGUSR1 comes (it is blocked from the
+ * start, so one sent early is not lost). */
+static void linger(unsigned int secs)
+{
+	struct timespec ts = { .tv_sec = secs };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	while (secs && sigtimedwait(&set, NULL, &ts) < 0 && errno == EINTR)
+		;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -416,6 +432,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct nydusfs_blob *b;
+	sigset_t usr1;
 	unsigned long bad;
 	size_t present = 0, i;
 	int opt;
@@ -441,6 +458,9 @@ int main(int argc, char **argv)
 	    (o.kill_every && !o.pidfile))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);	/* ends --linger */
 	if (nydusfs_image_open(o.bootstrap, &img))
 		die("cannot open %s", o.bootstrap);
 	blobs = calloc(img->blob_count + 1, sizeof(*blobs));
@@ -468,7 +488,7 @@ int main(int argc, char **argv)
 	printf("chunks %zu present %zu fetched %lu errors %lu bad %lu restarts %lu\n",
 	       nchunks, present, fetched, errors_seen, bad, restarts);
 	fflush(stdout);
-	sleep(o.linger);
+	linger(o.linger);
 	close(cfd);
 	close(lfd);
 	unlink(o.sock);

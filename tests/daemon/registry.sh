@@ -16,121 +16,33 @@
 
 require docker-registry htpasswd openssl curl python3 jq
 
-REG=$TOP/tests/registry
-B=$TOP/build
-NYDUSFSD=${NYDUSFSD:-$B/san/bin/nydusfsd}
-[ -x "$NYDUSFSD" ] || NYDUSFSD=$B/bin/nydusfsd
-FAKEDEV=$B/tests/nydusfsd_fakedev
-CACHECHECK=$B/tests/nydusfsd_cachecheck
-[ -x "$NYDUSFSD" ] && [ -x "$FAKEDEV" ] && [ -x "$CACHECHECK" ] ||
-	skip "build first (make programs)"
-DIRS=()
-# shellcheck disable=SC2154
-trap 'rc=$?; trap - ERR; set +e; for d in "${DIRS[@]}"; do "$REG/registry.sh" stop "$d" >/dev/null 2>&1; done; (exit $rc); _cleanup' EXIT
+. "$(dirname "$0")/lib_registry.sh"
 
-# ---- the image: ~90 chunks of 64 KiB and less ----
-mkdir -p "$T/src"
-head -c $((3 << 20)) /dev/urandom >"$T/src/big"
-for i in $(seq 1 40); do head -c $((i * 700)) /dev/urandom >"$T/src/f$i"; done
-"$NYDUSFS" build -c 64K -o "$T/img" "$T/src" >/dev/null
-NCHUNKS=$("$NYDUSFS" inspect --json "$T/img/bootstrap" | jq '[.blobs[].chunk_count] | add')
-info "image: $NCHUNKS chunks"
-
-start_reg()
+# connections SOURCE VERSION: after fetch(), the source's answers all came
+# in HTTP/VERSION over far fewer connections than requests (keep-alive,
+# or HTTP/2 multiplexing).  Prints "answers connections".
+connections()
 {
-	local name=$1 env
+	local answers conns all
 
-	shift
-	unset REGISTRY_CA REGISTRY_CERT_DIR REGISTRY_USER REGISTRY_PASS \
-		REGISTRY_DOCKER_CONFIG TOKEN_URL TOKEND_PID FAULTPROXY_URL \
-		FAULTPROXY_HOST OBJSTORE_URL
-	env=$("$REG/registry.sh" start --dir "$T/$name" --owner $$ "$@")
-	eval "$env"
-	DIRS+=("$T/$name")
-	REGISTRY_URL=$REGISTRY_URL "$REG/push.sh" nydus test/img "$T/img" >/dev/null
+	answers=$(metric http_responses_total "$1" "version=\"$2\"")
+	all=$(metric http_responses_total "$1")
+	conns=$(metric http_connections_total "$1")
+	info "$1: $answers answers in HTTP/$2 (of $all) on $conns connections"
+	[ "$answers" -gt 0 ] && [ "$answers" = "$all" ] ||
+		fail "$1: $answers of $all answers in HTTP/$2"
+	[ "$conns" -ge 1 ] && [ "$conns" -le "${3:-8}" ] &&
+		[ "$conns" -lt "$answers" ] ||
+		fail "$1: $conns connections for $answers answers (no reuse)"
 }
-
-proxy()
-{
-	local env
-
-	env=$("$REG/registry.sh" proxy --dir "$REGISTRY_DIR" --owner $$ "$@")
-	eval "$env"
-}
-
-rules() { printf '%s\n' "$@" | curl -sf -X PUT --data-binary @- "$FAULTPROXY_URL/_rules" >/dev/null; }
-pstats() { curl -sf "$FAULTPROXY_URL/_stats"; }
-
-# conf [KEY=VALUE...]: the daemon config for this case in $T/d.conf.
-# SOURCE (default the registry), MIRRORS, CA, AUTH_FILE, USERPASS,
-# EXTRA_FETCH (lines for [fetch]).
-conf()
-{
-	local host=${SOURCE_HOST:-$REGISTRY_HOST} m
-
-	cat >"$T/d.conf" <<EOF
-[daemon]
-device = unix:$T/dev.sock
-socket = $T/ctl.sock
-state_dir = $T/state
-log_level = info
-[cache]
-dir = $T/cache
-[fetch]
-retry_base_ms = 50
-retry_max_ms = 400
-stall_timeout = 2
-${EXTRA_FETCH:-}
-[sources]
-registry = ${SOURCE:-$REGISTRY_HOST}/test/img
-[registry]
-${AUTH_FILE:+auth_file = $AUTH_FILE}
-${CA:+ca_file = $CA}
-[registry "$host"]
-scheme = ${SCHEME:-http}
-${USERPASS:+username = ${USERPASS%%:*}}
-${USERPASS:+password = ${USERPASS#*:}}
-EOF
-	for m in ${MIRRORS:-}; do
-		echo "mirror = $m" >>"$T/d.conf"
-	done
-}
-
-# fetch [FAKEDEV ARGS]: one daemon, the kernel's side played by fakedev on
-# a fresh cache; fakedev's summary line in $OUT, the daemon's log in
-# $T/d.log.  Fails unless fakedev's expectations hold and the cache is true.
-fetch()
-{
-	local fp dp rc=0
-
-	rm -rf "$T/cache" "$T/state" "$T/dev.sock"
-	"$FAKEDEV" --socket "$T/dev.sock" --bootstrap "$T/img/bootstrap" \
-		--cache-dir "$T/cache" --parallel 16 --timeout 120 "$@" \
-		>"$T/fd.out" 2>"$T/fd.err" &
-	fp=$!
-	sleep 0.2
-	"$NYDUSFSD" --config "$T/d.conf" 2>"$T/d.log" </dev/null &
-	dp=$!
-	wait $fp || rc=$?
-	wait $dp || true
-	OUT=$(cat "$T/fd.out")
-	info "$OUT"
-	if [ $rc != 0 ]; then
-		cat "$T/fd.err" >&2
-		grep -E 'warning|error' "$T/d.log" | tail -n 15 >&2
-		fail "fakedev: $rc"
-	fi
-	"$CACHECHECK" "$T/img/bootstrap" "$T/cache" >&2 ||
-		fail "a chunk marked present holds wrong data"
-}
-
-retries() { grep -c '; retry ' "$T/d.log" || true; }
 
 # ---- plain: merged ranges, keep-alive ----
 start_reg plain
 conf
 fetch
 grep -q 'open, 0 of' "$T/d.log" || fail "the cache did not start empty"
+# HTTP/1.1: at most max_inflight (8) connections, each kept alive
+connections "registry:$REGISTRY_HOST" 1.1 8
 info "plain: ok"
 
 # ---- faults, through the proxy ----
@@ -208,7 +120,9 @@ rules ''
 start_reg tls --tls
 SCHEME=https CA=$REGISTRY_CA conf
 fetch
-info "TLS with the test's CA: ok"
+# docker-registry offers h2 by ALPN: every range on one connection or two
+connections "registry:$REGISTRY_HOST" 2 2
+info "TLS with the test's CA, HTTP/2: ok"
 SCHEME=https conf
 fetch --expect-errors -1
 grep -qiE 'certificate|SSL' "$T/d.log" || fail "TLS failure not explained"
