@@ -80,7 +80,7 @@ unit=$P/lib/systemd/system/nydusfsd.service
 	fail "PREFIX install incomplete"
 # the link makes nydusfs act as mount(8)'s helper (which exits 32 here)
 out=$("$P/sbin/mount.nydusfs" 2>&1) || true
-grep -q '^usage: mount.nydusfs BOOTSTRAP DIR' <<<"$out" ||
+grep -q '^usage: mount.nydusfs BOOTSTRAP|REF DIR' <<<"$out" ||
 	fail "mount.nydusfs does not run as the mount helper: $out"
 grep -qx "ExecStart=$P/sbin/nydusfsd --config $P/etc/nydusfs/nydusfsd.conf" "$unit" ||
 	fail "PREFIX: the unit's ExecStart: $(grep ExecStart "$unit")"
