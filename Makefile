@@ -5,7 +5,8 @@
 #   make            install missing Debian packages, build every program
 #                   into build/bin/ (the sanitizer build into build/san/bin/)
 #   make check      run every test (tests/run.sh); ends "N passed, N failed"
-#   make bench      run the benchmarks (bench/)
+#   make bench      run the benchmarks (bench/run.sh, ~35 min; not part of
+#                   make check); report in bench/results/REPORT.md
 #   make install    install the programs under $(PREFIX) (default /usr/local)
 #   make modules    build kernel/nydusfs.ko (the top-level Kbuild)
 
@@ -95,7 +96,7 @@ fuzz: deps
 check: all fuzz modules
 	tests/run.sh
 
-bench: all
+bench: all modules
 	bench/run.sh
 
 install: all

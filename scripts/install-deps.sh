@@ -32,6 +32,10 @@
 #   apache2-utils                  htpasswd -B: bcrypt entries for its Basic auth
 #   openssl curl                   tests/registry: per-run CA and certificates,
 #                                  token signing (RS256), HTTP checks
+#   gnuplot-nox                    make bench: the report's plots (PNG, no X)
+#   pigz                           make bench (bench/hello.sh): the plain pull's
+#                                  gzip decompressor, the fastest here and the
+#                                  one containerd uses when it is installed
 set -eu
 
 PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
@@ -39,7 +43,7 @@ libssl-dev libjansson-dev libcurl4-openssl-dev liburing-dev
 systemd clang libclang-rt-14-dev attr zstd gzip umoci skopeo
 debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
 linux-headers-cloud-amd64 sparse jq python3 xz-utils docker-registry
-apache2-utils openssl curl iproute2"
+apache2-utils openssl curl iproute2 gnuplot-nox pigz"
 
 missing=""
 for pkg in $PACKAGES; do
