@@ -98,6 +98,12 @@ describe() {
 	esac
 }
 
+# The CPU breakdown tests/daemon/guest_bench.sh gives (guest seconds)
+cpu_of() {
+	[ -n "$(val "$1" cpu_daemon_s)" ] || { echo -; return; }
+	echo "$(val "$1" cpu_daemon_s) ($(val "$1" cpu_verify_s)), $(val "$1" cpu_registry_s)"
+}
+
 rows() {
 	local name lr wr
 
@@ -112,16 +118,16 @@ rows() {
 		*)	RESULT="(info)" target="" ;;
 		esac
 		if [ "$name" = tree-warm ]; then	# nothing fetched: no rate
-			printf '| %s | 0 | %s | - | - | - | | (info) |\n' \
-				"$(describe "$name")" "$(val "$name" seconds)"
+			printf '| %s | 0 | %s | - | - | - | | (info) | %s |\n' \
+				"$(describe "$name")" "$(val "$name" seconds)" "$(cpu_of "$name")"
 			continue
 		fi
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(describe "$name")" \
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(describe "$name")" \
 			"$(val "$name" bytes | grep . || echo "$((128 << 20))")" \
 			"$(val "$name" seconds)" \
 			"$(val "$name" mbit_per_s | grep . || echo -)" "$lr" \
 			"$(awk -v a="$lr" -v b="$wr" 'BEGIN { printf "%.3f", a / b }')" \
-			"$target" "$RESULT"
+			"$target" "$RESULT" "$(cpu_of "$name")"
 	done
 }
 
@@ -149,8 +155,8 @@ section=$WORK/section.md
 	echo "- Host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $LOAD_START; nydusfs $(git -C "$TOP" describe --always --dirty 2>/dev/null || echo '?')"
 	echo "- Method: \`tests/daemon/bench.sh $RATE $DELAY\` (its guest half: tests/daemon/guest_bench.sh): one guest boot, \`tools/vm-run --icount\` (guest instruction time, one CPU), docker-registry in the guest on 127.0.0.1 behind \`netem rate ${RATE}mbit delay ${DELAY}ms\` on lo (RTT $((2 * DELAY)) ms), nydusfsd with its default fetch settings and its cache on tmpfs.  Images: one 128 MiB file of random bytes (1 MiB chunks, zstd: incompressible), and a tree of 100 directories of 100 files of 1-8 KiB (half random, half text).  Each read is cold: a fresh mount with \`--no-prefetch\`, \`drop_caches\`, nothing in the cache.  Throughput = compressed bytes the daemon fetched / guest seconds of the read; over the link rate it is the fraction of the link used.  The peer is a plain \`wget\` of the 128 MiB blob over the same link in the same boot."
 	echo
-	echo "| read | bytes fetched | guest seconds | Mbit/s | throughput / link rate | / wget's | target | result |"
-	echo "|------|------:|------:|------:|------:|------:|--------|--------|"
+	echo "| read | bytes fetched | guest seconds | Mbit/s | throughput / link rate | / wget's | target | result | CPU s: daemon (of which verify), registry |"
+	echo "|------|------:|------:|------:|------:|------:|--------|--------|------|"
 	rows
 	echo
 	echo "Daemon memory after serving the 10,000-file image: peak RSS (VmHWM) $(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }') MiB, RSS now $(awk -v k="$(val daemon vmrss_kib)" 'BEGIN { printf "%.1f", k / 1024 }') MiB; target <= 32 MiB: $rss_result."

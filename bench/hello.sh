@@ -300,8 +300,8 @@ write_summary_tsv() {
 coldstart_table() {
 	local link w rd pct r tgt res
 
-	echo "| link | workload | reads (file data) | of the image | plain: pull + unpack + run (s) | nydusfs: bootstrap + mount + run (s) | of which the run (s) | nydusfs / plain | target | result |"
-	echo "|------|----------|------:|------:|------:|------:|------:|------:|--------|--------|"
+	echo "| link | workload | reads (file data) | of the image | plain: pull + unpack + run (s) | nydusfs: bootstrap + mount + run (s) | nydusfs / plain | target | result | nydusfs: bootstrap fetch, mount, run (s) |"
+	echo "|------|----------|------:|------:|------:|------:|------:|--------|--------|------|"
 	for link in $LINKS; do
 		for w in $(ran_workloads); do
 			rd=$(read_of "$w" resident_bytes)
@@ -314,12 +314,14 @@ coldstart_table() {
 			else
 				tgt="(reads > 10%)" res="(info)"
 			fi
-			printf '| %s | `%s` | %s MiB | %s%% | %s | %s | %s | %s | %s | %s |\n' \
+			printf '| %s | `%s` | %s MiB | %s%% | %s | %s | %s | %s | %s | %s, %s, %s |\n' \
 				"$(link_label "$link")" "$(workload_cmd "$w")" "$(mib "$rd")" "$pct" \
 				"$(secs "$(plain_total "$link" "$w" | median)")" \
 				"$(secs "$(med "$link" nydusfs "$w" total_ns)")" \
-				"$(secs "$(med "$link" nydusfs "$w" run_ns)")" \
-				"$(fmt3 "$r")" "$tgt" "$res"
+				"$(fmt3 "$r")" "$tgt" "$res" \
+				"$(secs "$(med "$link" nydusfs "$w" boot_ns)")" \
+				"$(secs "$(med "$link" nydusfs "$w" mount_ns)")" \
+				"$(secs "$(med "$link" nydusfs "$w" run_ns)")"
 		done
 	done
 }
@@ -397,7 +399,7 @@ draw_plots() {
 		echo "set style histogram clustered gap 1"
 		echo "set ylabel 'seconds (guest time)'"
 		echo "set yrange [0:*]"
-		echo "set key top left vertical"
+		echo "set key below"
 		for link in $LINKS; do
 			dat=$WORK/plot-${link%%:*}.dat
 			echo "set title 'cold start, $(link_label "$link")'"
@@ -411,6 +413,7 @@ draw_plots() {
 		echo "set style data histograms"
 		echo "set style histogram clustered gap 1"
 		echo "set ylabel 'MiB'"
+		echo "set key below"
 		echo "set yrange [0:*]"
 		echo "set title 'read by the workload against fetched by nydusfsd ($(link_label "$first"))'"
 		echo "plot '$WORK/plot-bytes.dat' using 2:xtic(1) title 'read (4 KiB pages of file data)' lc rgb '#9bbb59', '' using 3 title 'fetched (compressed)' lc rgb '#4f81bd', '' using 4 title 'fetched chunks, uncompressed' lc rgb '#8064a2'"

@@ -327,7 +327,7 @@ nydus_metrics() {
 }
 
 run_nydus() {
-	local link=$1 it=$2 w t0 t1 t2 t3 res
+	local link=$1 it=$2 w t0 t1 t2 t3 res m
 
 	for w in $RUN_WORKLOADS; do
 		daemon_start "$H/lazy.conf"
@@ -339,8 +339,9 @@ run_nydus() {
 		t2=$(now)
 		run_workload "$H/mnt" "$w" || fail "$w failed on nydusfs: $(cat "$H/workload.out")"
 		t3=$(now)
+		m=$(nydus_metrics)	# before anything else touches the mount
 		res=$(hellobench resident "$H/mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
-		echo "RES $link $it nydusfs $w total_ns=$((t3 - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) run_ns=$((t3 - t2)) $(nydus_metrics) pagecache=$res"
+		echo "RES $link $it nydusfs $w total_ns=$((t3 - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) run_ns=$((t3 - t2)) $m pagecache=$res"
 		nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
 		daemon_stop
 	done
