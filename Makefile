@@ -5,7 +5,7 @@
 #   make            install missing Debian packages, build every program
 #                   into build/bin/ (the sanitizer build into build/san/bin/)
 #   make check      run every test (tests/run.sh); ends "N passed, N failed"
-#   make bench      run the benchmarks (bench/run.sh, ~35 min; not part of
+#   make bench      run the benchmarks (bench/run.sh, ~20 min; not part of
 #                   make check); report in bench/results/REPORT.md
 #   make install    install the programs under $(PREFIX) (default /usr/local)
 #   make modules    build kernel/nydusfs.ko (the top-level Kbuild)

@@ -34,8 +34,8 @@ REPORT=$RESULTS/REPORT.md
 
 TOOLS=(nydusfs-none erofs nydusfs-zstd tar-zstd tar-zstd-T0)
 
-# shellcheck source=bench/lib/plot.sh
-. "$HERE/lib/plot.sh"
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 die() {
 	echo "bench/build: $*" >&2
@@ -254,7 +254,7 @@ missed=() passed=()
 	echo
 	echo "- Tree: \`$TREE\` (from scripts/get-rootfs.sh, debootstrap --variant=minbase bookworm): $entries entries, $tree_bytes bytes apparent size"
 	echo "- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $load_start"
-	echo "- Tools: nydusfs ($(git -C "$TOP" describe --always --dirty 2>/dev/null || echo '?')), mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils 2>/dev/null || echo '?'), $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), GNU tar $(tar --version | sed -n '1s/.* //p')"
+	echo "- Tools: nydusfs ($(source_rev)), mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils 2>/dev/null || echo '?'), $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), GNU tar $(tar --version | sed -n '1s/.* //p')"
 	echo "- Method: one run of this script; $ITER iterations per cache mode, the tools alternated (their order rotates every iteration); a ratio is the median of the per-iteration ratios.  Time is wall time from start to exit of the command; outputs go to \`${BENCH_TMP:-/var/tmp}\` (the same filesystem for all) and \`sync\` runs before each command, outside the timing."
 	echo "- Cache modes: **cold** = \`sync; echo 3 > /proc/sys/vm/drop_caches\` before every command, so each one reads the tree from disk; **warm** = the tree read once beforehand, so every command reads it from the page cache. $cache_note"
 	echo "- Threads: \`nydusfs build\` uses every CPU (-j $(nproc)) to hash and compress; \`mkfs.erofs\` (no compression here) is single-threaded; the \`zstd\` CLI is single-threaded by default (\`zstd -3\`), \`zstd -3 -T0\` uses every CPU and is shown for information only."

@@ -28,8 +28,8 @@ ITER=${BENCH_ITER:-3}
 RESULTS=${BENCH_RESULTS:-$HERE/results}
 REPORT=$RESULTS/REPORT.md
 
-# shellcheck source=bench/lib/plot.sh
-. "$HERE/lib/plot.sh"
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 for c in umoci skopeo docker-registry jq; do
 	command -v "$c" >/dev/null || { echo "bench/convert: no $c" >&2; exit 77; }

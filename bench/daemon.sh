@@ -34,8 +34,8 @@ REPORT=$RESULTS/REPORT.md
 RATE=${BENCH_DAEMON_RATE:-100}
 DELAY=${BENCH_DAEMON_DELAY:-5}
 
-# shellcheck source=bench/lib/plot.sh
-. "$HERE/lib/plot.sh"
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 die() {
 	echo "bench/daemon: $*" >&2
@@ -113,7 +113,7 @@ rows() {
 		lr=$(val "$name" link_ratio)
 		case $name in
 		big|tree)
-			check "$lr" ">=" 0.9 "daemon: $(describe "$name") over the link rate"
+			check "$lr" ">=" 0.9 "$(describe "$name") over the link rate"
 			target=">= 0.9" ;;
 		*)	RESULT="(info)" target="" ;;
 		esac
@@ -145,14 +145,14 @@ EOF
 
 hwm=$(val daemon vmhwm_kib)
 check "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" "<=" 32 \
-	"daemon: peak RSS (MiB) serving the 10,000-file image"
+	"nydusfsd peak RSS (MiB) serving the 10,000-file image"
 rss_result=$RESULT
 section=$WORK/section.md
 {
 	echo
 	echo "## Daemon: nydusfsd cold reads against the shaped link (guest instruction time)"
 	echo
-	echo "- Host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $LOAD_START; nydusfs $(git -C "$TOP" describe --always --dirty 2>/dev/null || echo '?')"
+	echo "- Host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $LOAD_START; nydusfs $(source_rev)"
 	echo "- Method: \`tests/daemon/bench.sh $RATE $DELAY\` (its guest half: tests/daemon/guest_bench.sh): one guest boot, \`tools/vm-run --icount\` (guest instruction time, one CPU), docker-registry in the guest on 127.0.0.1 behind \`netem rate ${RATE}mbit delay ${DELAY}ms\` on lo (RTT $((2 * DELAY)) ms), nydusfsd with its default fetch settings and its cache on tmpfs.  Images: one 128 MiB file of random bytes (1 MiB chunks, zstd: incompressible), and a tree of 100 directories of 100 files of 1-8 KiB (half random, half text).  Each read is cold: a fresh mount with \`--no-prefetch\`, \`drop_caches\`, nothing in the cache.  Throughput = compressed bytes the daemon fetched / guest seconds of the read; over the link rate it is the fraction of the link used.  The peer is a plain \`wget\` of the 128 MiB blob over the same link in the same boot."
 	echo
 	echo "| read | bytes fetched | guest seconds | Mbit/s | throughput / link rate | / wget's | target | result | CPU s: daemon (of which verify), registry |"

@@ -55,8 +55,8 @@ PLAIN_REPO=bench/plain
 NYDUS_REPO=bench/nydus
 GUEST_TOOLS=docker-registry,tc,curl,openssl,pigz,tar
 
-# shellcheck source=bench/lib/plot.sh
-. "$HERE/lib/plot.sh"
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 die() {
 	echo "bench/hello: $*" >&2
@@ -178,7 +178,7 @@ median() {
 	sort -g | awk '{ v[NR] = $1 } END {
 		if (NR == 0) print "nan";
 		else if (NR % 2) print v[(NR + 1) / 2];
-		else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+		else printf "%.12g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # vals LINK METHOD WORKLOAD KEY: one value per iteration, in iteration order
@@ -193,7 +193,7 @@ med() { vals "$@" | median; }
 # Plain cold start per iteration: pull + unpack, then the workload's run
 plain_total() {
 	paste -d' ' <(vals "$1" plain - pull_unpack_ns) <(vals "$1" plain-run "$2" run_ns) |
-		awk '{ print $1 + $2 }'
+		awk '{ printf "%.0f\n", $1 + $2 }'	# mawk prints large sums as 6.1e+09
 }
 
 # Median over iterations of nydusfs total / plain total for workload $2
@@ -370,6 +370,37 @@ prefetch_table() {
 	done
 }
 
+# Where the guest time went: for each link, the plain pull + unpack, each
+# nydusfs cold start and the whole-image prefetch, with the CPU time of
+# nydusfsd (and of its chunk checks: nydusfsd_verify_cpu_seconds_total, the
+# workers decompressing and hashing) and of docker-registry, and the time
+# nydusfsd's requests took (summed: they overlap when several are out)
+time_table() {
+	local link w
+
+	echo "| link | case | total (s) | nydusfsd CPU (s) | of which decompressing + sha256 in its workers (s) | docker-registry CPU (s) | nydusfsd requests | their summed time (s) |"
+	echo "|------|------|------:|------:|------:|------:|------:|------:|"
+	for link in $LINKS; do
+		printf '| %s | plain pull + unpack | %s | - | - | %s | 1 (GET of the layer) | - |\n' \
+			"$(link_label "$link")" "$(secs "$(med "$link" plain - pull_unpack_ns)")" \
+			"$(secs "$(med "$link" plain - registry_cpu_ns)")"
+		for w in $(ran_workloads); do
+			time_row "$link" nydusfs "$w" "nydusfs cold start, \`$(workload_cmd "$w")\`"
+		done
+		time_row "$link" prefetch - "nydusfs prefetch of the whole image"
+	done
+}
+
+time_row() {	# LINK METHOD WORKLOAD LABEL
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(link_label "$1")" "$4" \
+		"$(secs "$(med "$1" "$2" "$3" total_ns)")" \
+		"$(secs "$(med "$1" "$2" "$3" daemon_cpu_ns)")" \
+		"$(secs "$(awk -v u="$(med "$1" "$2" "$3" verify_us)" 'BEGIN { print u * 1000 }')")" \
+		"$(secs "$(med "$1" "$2" "$3" registry_cpu_ns)")" \
+		"$(med "$1" "$2" "$3" requests)" \
+		"$(secs "$(awk -v u="$(med "$1" "$2" "$3" req_us)" 'BEGIN { print u * 1000 }')")"
+}
+
 workload_cmd() {
 	case $1 in
 	sh) echo "sh -c true" ;;
@@ -431,14 +462,14 @@ write_report() {
 		echo "## Cold start (HelloBench style): nydusfs lazy pull against a plain pull + unpack (guest instruction time)"
 		echo
 		echo "- Host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $LOAD_START"
-		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(git -C "$TOP" describe --always --dirty 2>/dev/null || echo '?'), nydusfs.ko sha256 $(sha256sum "$WORK/nydusfs.ko" | cut -c1-12); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || echo '?'), curl, pigz $(dpkg-query -W -f='${Version}' pigz 2>/dev/null || echo '?'), GNU tar, OpenSSL from the host."
+		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(source_rev), nydusfs.ko sha256 $(sha256sum "$WORK/nydusfs.ko" | cut -c1-12); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || echo '?'), curl, pigz $(dpkg-query -W -f='${Version}' pigz 2>/dev/null || echo '?'), GNU tar, OpenSSL from the host."
 		echo "- Image: the Debian 12 minbase tree (scripts/get-rootfs.sh): $ENTRIES entries, $(mib "$IMAGE_FILE_BYTES") MiB of file data.  Original: an OCI image with one tar+gzip layer (umoci), $(mib "$PLAIN_LAYERS") MiB.  Converted with \`nydusfs convert\` (defaults: 1 MiB chunks, zstd): blob $(mib "$NYDUS_BLOBS") MiB, bootstrap layer $(mib "$BOOT_LAYER") MiB.  Both pushed to one docker-registry whose storage the guest copies into its tmpfs and serves on 127.0.0.1:5000."
-		echo "- Links: \`tc qdisc replace dev lo root netem rate R delay D\` in the guest; lo carries both directions, so the RTT is 2 D.  $(for l in $LINKS; do printf '%s (curl in the guest: a %s KiB ranged GET of the blob takes %s ms); ' "$(link_label "$l")" "$(med "$l" linkcheck - range_kib)" "$(med "$l" linkcheck - range_ms)"; done)"
-		echo "- Workloads, each with \`env -i PATH=... chroot ROOT CMD\` (the clean environment of a container): $(for w in $(ran_workloads); do printf '`%s`; ' "$(workload_cmd "$w")"; done)${skipped:+ skipped: $skipped.}"
+		echo "- Links: \`tc qdisc replace dev lo root netem rate R delay D\` in the guest; lo carries both directions, so the RTT is 2 D.  $(for l in $LINKS; do printf '%s (curl in the guest: a %s KiB ranged GET of the blob takes %s ms)\n' "$(link_label "$l")" "$(med "$l" linkcheck - range_kib)" "$(med "$l" linkcheck - range_ms)"; done | paste -sd';' | sed 's/;/; /g')."
+		echo "- Workloads, each with \`env -i PATH=... chroot ROOT CMD\` (the clean environment of a container): $(for w in $(ran_workloads); do printf '`%s`\n' "$(workload_cmd "$w")"; done | paste -sd, | sed 's/,/, /g').${skipped:+  Skipped: $skipped.}"
 		echo "- **plain** (what a container start costs without lazy pulling): GET the manifest and the config, then the layer streamed through \`openssl dgst -sha256\` (verified) and \`pigz -d\` into \`tar -x\` on tmpfs (pull + unpack; pigz is the fastest gzip decompressor here, and the one containerd uses when present), then the workload with chroot into the tree.  The pull + unpack is timed once per iteration and each workload's run after it; plain cold start = pull + unpack + run.  The pull alone (download + verify, no unpack) is timed in the first iteration, for information."
 		echo "- **nydusfs** (lazy): for each workload a fresh nydusfsd with an empty cache (default configuration; cache on tmpfs with \`sync = false\`) and \`drop_caches\`; then GET the manifest, the config and the bootstrap layer (verified against the manifest's digest, untarred), \`nydusfs mount -o digest=sha256:... --registry 127.0.0.1:5000/bench/nydus BOOTSTRAP MNT\`, then the workload with chroot into the mount.  Cold start = all of that, until the command exits.  The daemon's start is not counted (it runs before a container starts, like containerd)."
 		echo "- **Bytes read**: the same tree as an uncompressed erofs image on a loop device with \`read_ahead_kb = 0\`, \`drop_caches\`, the workload with chroot into it, then \`bench/hellobench resident\` (mmap + mincore of every regular file, each inode once): the 4 KiB pages of file data the workload touched, with no readahead to inflate them (read(2) and page faults then bring in only the pages asked for).  Metadata (directories, inodes) is not counted; nydusfs has it all in the bootstrap, which is listed apart.  **Bytes fetched**: the daemon's \`nydusfsd_fetch_bytes_total\` (compressed bytes received), which includes the chunk rounding (1 MiB chunks) and the daemon's readahead.  The bootstrap layer ($(mib "$BOOT_LAYER") MiB) comes on top for every workload."
-		echo "- **Whole image**: a fresh nydusfsd with \`[prefetch] all = true\`, empty cache; GET manifest, config and bootstrap, mount, then until the daemon reports every chunk in the cache (\`bench/hellobench prefetch-wait\` polls its status every 2 ms); against the plain pull + unpack of the same iteration."
+		echo "- **Whole image**: a fresh nydusfsd with \`[prefetch] all = true\`, empty cache; GET manifest, config and bootstrap, mount, then until the daemon reports every chunk in the cache (\`bench/hellobench prefetch-wait\` polls its status every 25 ms, every 2 ms from 95% of the chunks on); against the plain pull + unpack of the same iteration."
 		echo "- Method: time is **guest instruction time** (\`-icount shift=0,sleep=off\`: 1 executed instruction = 1 ns; idle time waiting for the link is the link's real time, skipped in wall time); every timestamp is CLOCK_MONOTONIC in the guest (\`bench/hellobench now\`).  $ITER iterations, the order of plain and nydusfs alternating; a ratio is the median of the per-iteration ratios, a time the median of the iterations."
 		echo "- Caveats: the registry runs on the same single guest CPU, so its per-request cost counts against nydusfs (many ranged requests) and its per-byte cost against plain (the whole layer); a real registry is another machine.  Instruction time weighs CPU work (decompression, hashing, untar) against link time like a 1 GHz, 1-instruction-per-cycle CPU would: CPU-heavy steps look about 3x dearer than on this host, which penalises the plain pull's gzip + untar the most at 1 Gbit/s."
 		echo
@@ -457,6 +488,12 @@ write_report() {
 		echo "### Whole image: prefetch of every chunk against the plain pull"
 		echo
 		prefetch_table
+		echo
+		echo "### Where the guest time goes"
+		echo
+		echo "CPU time is the scheduler's account of every thread of the process (\`/proc/PID/task/*/schedstat\`), in guest instruction time; on one CPU, whatever is not CPU is waiting for the link."
+		echo
+		time_table
 		echo
 		echo "Per-run numbers: bench/results/hello-runs.tsv (link, iteration, method, workload, key, value), summaries hello-summary.tsv and hello-prefetch.tsv; guest output: bench/results/hello-guest.log."
 		echo

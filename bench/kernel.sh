@@ -55,8 +55,8 @@ KSERIES=${BENCH_KERNEL_VERSION:-6.1}
 RERUN_ITER=5
 TESTS=(seqall seqlarge rand walk)
 
-# shellcheck source=bench/lib/plot.sh
-. "$HERE/lib/plot.sh"
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 die() {
 	echo "bench/kernel: $*" >&2
@@ -354,7 +354,7 @@ write_report() {
 		echo "## Kernel: nydusfs.ko read path against in-kernel erofs (guest instruction time)"
 		echo
 		echo "- Host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $LOAD_START"
-		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(git -C "$TOP" describe --always --dirty 2>/dev/null || echo '?')${ko_info:+, $ko_info}; mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils 2>/dev/null || echo '?')"
+		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(source_rev)${ko_info:+, $ko_info}; mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils 2>/dev/null || echo '?')"
 		echo "- Data: the minbase OS tree (scripts/get-rootfs.sh) plus \`/bench-large.bin\`, $LARGE_MIB MiB of pseudo-random bytes: $ENTRIES entries, $TREE_BYTES bytes.  Images: \`nydusfs build -z none\` (1 MiB chunks), \`mkfs.erofs\` with no compression (4 KiB blocks); every mount must give the same \`readbench sum\` (names, modes, owners, sizes, contents) as the source tree before it is timed."
 		echo "- Method: time is **guest instruction time**: QEMU TCG with \`-icount shift=0,sleep=off,align=off\` makes the guest clock count executed instructions (1 ns each), whatever the host does; \`bench/readbench\` reads CLOCK_MONOTONIC in the guest around each load.  Every image is copied into the guest's **tmpfs** first: the erofs image twice (loop-mounted; the second copy is the A/A control), the nydusfs bootstrap (on a loop device too: nydusfs needs ->read_folio, which tmpfs lacks, and so its metadata takes the same path as erofs's) and its blobs; the nydusfs cache file is on the same tmpfs and read directly, erofs data goes through the loop device.  The nydusfs mount is timed with every chunk in its cache file (all read once through \`nydusfs_testd\` beforehand), so it makes no upcall ($TIMED_UPCALLS upcalls during the timed runs).  \`sync; echo 3 > /proc/sys/vm/drop_caches\` before every timed run: each run reads through the filesystem's code path with an empty page cache, CPU-bound and repeatable, not a disk."
 		echo "- Statistics: $(iters_of "$b") iterations, the order of the mounts rotated every iteration; a ratio is the median of the per-iteration ratios; the run counts only if the A/A ratio (erofs / its copy) is within 1.00 +- 0.01 for every load.  A/A: $([ "$AA_VALID" = 1 ] && echo "within range" || echo "**OUT OF RANGE: the ratios below do not count**").  Ratios are throughput relative to erofs: erofs time / nydusfs time, higher is better.  Absolute times are guest instruction time, not wall time."

@@ -8,7 +8,7 @@
 #   - it appends one "## ..." section to $BENCH_RESULTS/REPORT.md, with
 #     its method, its numbers (each result as a ratio against its peer
 #     measured in the same run) and PASS/MISSED against its targets; its
-#     plots (PNG, bench/lib/plot.sh) and data (TSV) go to $BENCH_RESULTS;
+#     plots (PNG, bench/lib/report.sh) and data (TSV) go to $BENCH_RESULTS;
 #   - for every target it misses it prints a line starting "MISSED:", for
 #     every target it meets one starting "PASS:";
 #   - it exits 0 when it ran (targets met or not), 77 when a prerequisite
@@ -28,6 +28,8 @@ export BENCH_RESULTS=${BENCH_RESULTS:-$HERE/results}
 REPORT=$BENCH_RESULTS/REPORT.md
 
 mkdir -p "$BENCH_RESULTS" || exit 1
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 minutes() {
 	printf '%d min %02d s' $(($1 / 60)) $(($1 % 60))
@@ -49,7 +51,7 @@ guest_kernel() {
 write_header() {
 	local rev
 
-	rev=$(git -C "$TOP" describe --always --dirty 2>/dev/null || echo unknown)
+	rev=$(source_rev)
 	cat >"$REPORT" <<EOF
 # nydusfs benchmark report
 

@@ -29,7 +29,8 @@
 #             chroot into the mount; the daemon's metrics after
 #   prefetch  a fresh nydusfsd with [prefetch] all = true: manifest,
 #             config, bootstrap, mount, then until every chunk is in the
-#             cache (hellobench prefetch-wait polls the status every 2 ms)
+#             cache (hellobench prefetch-wait polls the status every 25 ms,
+#             every 2 ms from 95% of the chunks on)
 #
 # Before that, with no network involved, what each workload reads: the
 # erofs image on a loop device with read_ahead_kb = 0, drop_caches, the
@@ -53,6 +54,7 @@ ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
 TC=/usr/local/bin/tc
 TAR=/usr/local/bin/tar
 DPID=""
+RPID=""
 RANGE_KIB=512
 export NYDUSFS_SOCKET=$H/nydusfsd.sock
 
@@ -74,6 +76,12 @@ fail() {
 
 info() { echo "INFO $*"; }
 now() { hellobench now; }
+
+# Time process $1 has been on the CPU, all its threads, in ns (the
+# scheduler's own account: precise under icount, unlike utime and stime)
+cpu_ns() {
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
 
 drop_caches() {
 	sync
@@ -129,6 +137,7 @@ storage: {filesystem: {rootdirectory: $H/reg}, delete: {enabled: true}}
 http: {addr: "127.0.0.1:5000"}
 EOF
 	docker-registry serve "$H/registry.yml" >"$H/registry.log" 2>&1 &
+	RPID=$!
 	until curl -sf -o /dev/null "$REG/v2/"; do
 		i=$((i + 1))
 		[ $i -lt 200 ] || fail "docker-registry did not start"
@@ -241,15 +250,16 @@ plain_layers() {
 }
 
 run_plain() {
-	local link=$1 it=$2 root=$H/plain t0 t1 t2 w
+	local link=$1 it=$2 root=$H/plain t0 t1 t2 w r0
 
 	rm -rf "$root"
 	mkdir -p "$root"
 	drop_caches
+	r0=$(cpu_ns "$RPID")
 	t0=$(now)
 	plain_layers "$root" || fail "plain pull + unpack failed"
 	t1=$(now)
-	echo "RES $link $it plain - pull_unpack_ns=$((t1 - t0))"
+	echo "RES $link $it plain - pull_unpack_ns=$((t1 - t0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
 	for w in $RUN_WORKLOADS; do
 		t1=$(now)
 		run_workload "$root" "$w" || fail "$w failed on the unpacked tree: $(cat "$H/workload.out")"
@@ -313,25 +323,26 @@ nydus_mount() {
 # Sum of a metric over its label sets
 metric() {
 	nydusfs metrics | awk -v m="nydusfsd_$1" '
-		{ n = $1; sub(/\{.*/, "", n) } n == m { s += $NF } END { printf "%d\n", s }'
+		{ n = $1; sub(/\{.*/, "", n) } n == m { s += $NF } END { printf "%.0f\n", s }'
 }
 
 # Uncompressed bytes of the cache's data files (their allocated blocks)
 cache_bytes() {
 	find "$H/cache" -type f ! -name '*.*' -exec stat -c '%b %B' {} + |
-		awk '{ s += $1 * $2 } END { printf "%d\n", s }'
+		awk '{ s += $1 * $2 } END { printf "%.0f\n", s }'
 }
 
 nydus_metrics() {
-	echo "fetched=$(metric fetch_bytes_total) req_us=$(nydusfs metrics | awk '/^nydusfsd_fetch_request_duration_seconds_sum/ { s += $NF } END { printf "%d", s * 1e6 }') chunks=$(metric chunks_fetched_total) requests=$(metric fetch_requests_total) readahead_chunks=$(metric readahead_chunks_total) upcalls=$(nydusfs metrics | awk '/^nydusfsd_device_requests_total\{op="read"\}/ { print $NF }') cache_bytes=$(cache_bytes) boot_layer=$(stat -c %s "$H/n/boot.tar.gz")"
+	echo "verify_us=$(nydusfs metrics | awk '/^nydusfsd_verify_cpu_seconds_total/ { printf "%.0f", $NF * 1e6 }') fetched=$(metric fetch_bytes_total) req_us=$(nydusfs metrics | awk '/^nydusfsd_fetch_request_duration_seconds_sum/ { s += $NF } END { printf "%.0f", s * 1e6 }') chunks=$(metric chunks_fetched_total) requests=$(metric fetch_requests_total) readahead_chunks=$(metric readahead_chunks_total) upcalls=$(nydusfs metrics | awk '/^nydusfsd_device_requests_total\{op="read"\}/ { print $NF }') cache_bytes=$(cache_bytes) boot_layer=$(stat -c %s "$H/n/boot.tar.gz")"
 }
 
 run_nydus() {
-	local link=$1 it=$2 w t0 t1 t2 t3 res m
+	local link=$1 it=$2 w t0 t1 t2 t3 res m d0 r0 cpu
 
 	for w in $RUN_WORKLOADS; do
 		daemon_start "$H/lazy.conf"
 		drop_caches
+		d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
 		t0=$(now)
 		nydus_bootstrap || fail "fetching the bootstrap failed"
 		t1=$(now)
@@ -339,19 +350,21 @@ run_nydus() {
 		t2=$(now)
 		run_workload "$H/mnt" "$w" || fail "$w failed on nydusfs: $(cat "$H/workload.out")"
 		t3=$(now)
+		cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
 		m=$(nydus_metrics)	# before anything else touches the mount
 		res=$(hellobench resident "$H/mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
-		echo "RES $link $it nydusfs $w total_ns=$((t3 - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) run_ns=$((t3 - t2)) $m pagecache=$res"
+		echo "RES $link $it nydusfs $w total_ns=$((t3 - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) run_ns=$((t3 - t2)) $cpu $m pagecache=$res"
 		nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
 		daemon_stop
 	done
 }
 
 run_prefetch() {
-	local link=$1 it=$2 t0 t1 t2 out done_ns
+	local link=$1 it=$2 t0 t1 t2 out done_ns d0 r0 cpu
 
 	daemon_start "$H/all.conf"
 	drop_caches
+	d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
 	t0=$(now)
 	nydus_bootstrap || fail "fetching the bootstrap failed"
 	t1=$(now)
@@ -360,7 +373,8 @@ run_prefetch() {
 	out=$(hellobench prefetch-wait "$NYDUSFS_SOCKET" 1200) ||
 		fail "prefetch did not finish: $out"
 	done_ns=$(echo "$out" | sed 's/ .*//; s/^done_ns=//')
-	echo "RES $link $it prefetch - total_ns=$((done_ns - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) $out $(nydus_metrics)"
+	cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
+	echo "RES $link $it prefetch - total_ns=$((done_ns - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) $cpu $out $(nydus_metrics)"
 	nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
 	daemon_stop
 }

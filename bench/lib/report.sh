@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 #
-# Plot helpers for the benchmark scripts (bench/*.sh source this file; it is
-# not a benchmark itself, so it lives outside bench/*.sh).
+# Report helpers for the benchmark scripts (bench/*.sh source this file; it
+# is not a benchmark itself, so it lives outside bench/*.sh).
 #
+#   source_rev
+#       The source's git revision, "-dirty" when a file outside
+#       bench/results/ differs from it (a run rewrites the results itself).
 #   plot_png OUT.png [WIDTH,HEIGHT] <<EOF ... gnuplot commands ... EOF
 #       Runs gnuplot (Debian's gnuplot-nox, pngcairo terminal) on the
 #       commands read from stdin, writing OUT.png.  Returns 1, with the
@@ -12,6 +15,17 @@
 #   plot_ref OUT.png TITLE
 #       The Markdown line that shows OUT.png in REPORT.md (same directory),
 #       or a note that it could not be drawn.
+
+source_rev() {
+	local top rev
+
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	rev=$(git -C "$top" describe --always 2>/dev/null) || { echo unknown; return; }
+	if [ -n "$(git -C "$top" status --porcelain -- . ':!bench/results' 2>/dev/null)" ]; then
+		rev+=-dirty
+	fi
+	echo "$rev"
+}
 
 plot_png() {
 	local out=$1 size=${2:-900,420} err
