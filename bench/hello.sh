@@ -370,6 +370,15 @@ prefetch_table() {
 	done
 }
 
+# The largest spread over the iterations (max / min of a case's time) on
+# link $1, and the case
+spread() {
+	awk -F'\t' -v l="$1" '$1 == l && ($5 == "total_ns" || $5 == "pull_unpack_ns") {
+		k = $3 " " $4; if (!(k in lo) || $6 < lo[k]) lo[k] = $6; if ($6 > hi[k]) hi[k] = $6 }
+		END { for (k in lo) if (hi[k] / lo[k] > m) { m = hi[k] / lo[k]; c = k }
+		      sub(/ -$/, "", c); printf "%.3f (%s)", m, c }' "$RUNS"
+}
+
 # Where the guest time went: for each link, the plain pull + unpack, each
 # nydusfs cold start and the whole-image prefetch, with the CPU time of
 # nydusfsd (and of its chunk checks: nydusfsd_verify_cpu_seconds_total, the
@@ -471,6 +480,7 @@ write_report() {
 		echo "- **Bytes read**: the same tree as an uncompressed erofs image on a loop device with \`read_ahead_kb = 0\`, \`drop_caches\`, the workload with chroot into it, then \`bench/hellobench resident\` (mmap + mincore of every regular file, each inode once): the 4 KiB pages of file data the workload touched, with no readahead to inflate them (read(2) and page faults then bring in only the pages asked for).  Metadata (directories, inodes) is not counted; nydusfs has it all in the bootstrap, which is listed apart.  **Bytes fetched**: the daemon's \`nydusfsd_fetch_bytes_total\` (compressed bytes received), which includes the chunk rounding (1 MiB chunks) and the daemon's readahead.  The bootstrap layer ($(mib "$BOOT_LAYER") MiB) comes on top for every workload."
 		echo "- **Whole image**: a fresh nydusfsd with \`[prefetch] all = true\`, empty cache; GET manifest, config and bootstrap, mount, then until the daemon reports every chunk in the cache (\`bench/hellobench prefetch-wait\` polls its status every 25 ms, every 2 ms from 95% of the chunks on); against the plain pull + unpack of the same iteration."
 		echo "- Method: time is **guest instruction time** (\`-icount shift=0,sleep=off\`: 1 executed instruction = 1 ns; idle time waiting for the link is the link's real time, skipped in wall time); every timestamp is CLOCK_MONOTONIC in the guest (\`bench/hellobench now\`).  $ITER iterations, the order of plain and nydusfs alternating; a ratio is the median of the per-iteration ratios, a time the median of the iterations."
+		echo "- Spread over the $ITER iterations, the largest max / min of one case's time: $(for l in $LINKS; do printf '%s %s\n' "$(link_label "$l"):" "$(spread "$l")"; done | paste -sd';' | sed 's/;/; /g').  Guest time is repeatable to about 1% for CPU-bound loads; with the link's timers and the daemon's threads interleaving on one CPU it varies more."
 		echo "- Caveats: the registry runs on the same single guest CPU, so its per-request cost counts against nydusfs (many ranged requests) and its per-byte cost against plain (the whole layer); a real registry is another machine.  Instruction time weighs CPU work (decompression, hashing, untar) against link time like a 1 GHz, 1-instruction-per-cycle CPU would: CPU-heavy steps look about 3x dearer than on this host, which penalises the plain pull's gzip + untar the most at 1 Gbit/s."
 		echo
 		echo "### Time to the command's exit"

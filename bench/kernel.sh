@@ -336,7 +336,7 @@ set yrange [0:*]
 set key top right
 set title 'nydusfs.ko read path against erofs, every chunk cached (guest time)'
 set arrow from graph 0, first 0.95 to graph 1, first 0.95 nohead dt 2 lc rgb '#c0504d'
-set label 'target 0.95 (walk: 0.9)' at graph 0.02, first 1.0
+set label 'dashed: target 0.95 (walk: 0.9)' at graph 0.02, graph 0.95 tc rgb '#c0504d'
 plot '$WORK/plot.dat' using 2:xtic(1) title 'nydusfs / erofs' lc rgb '#4f81bd', '' using 3 title 'A/A: erofs copy / erofs' lc rgb '#9bbb59'
 EOF
 }
