@@ -7,7 +7,8 @@
 #   make check      run every test (tests/run.sh); ends "N passed, N failed"
 #   make demo       nydusfs end to end in one command (scripts/demo.sh):
 #                   IMAGE=REF, CMD=COMMAND, WHERE=auto|host|guest
-#   make bench      run the benchmarks (bench/)
+#   make bench      run the benchmarks (bench/run.sh, ~20 min; not part of
+#                   make check); report in bench/results/REPORT.md
 #   make install    install the programs under $(PREFIX) (default /usr/local),
 #                   nydusfsd's unit, example config, mount.nydusfs, man pages
 #                   (DESTDIR honoured)
@@ -112,7 +113,7 @@ demo:
 	@scripts/demo.sh $(if $(IMAGE),--image "$$IMAGE") $(if $(CMD),--cmd "$$CMD") \
 		$(if $(WHERE),--where "$$WHERE")
 
-bench: all
+bench: all modules
 	bench/run.sh
 
 # The unit names the installed paths; only the example config is installed

@@ -19,7 +19,8 @@
 # "cold warm"): cold drops the page cache before every command, warm reads
 # the tree once first so every command reads it from the page cache.
 # Outputs go to BENCH_TMP (/var/tmp).  Appends a section to
-# $BENCH_RESULTS/REPORT.md; prints "MISSED: ..." for a missed target.
+# $BENCH_RESULTS/REPORT.md and a plot (build-times.png); prints
+# "MISSED: ..." or "PASS: ..." for each target.
 # Exit: 0 ran, 77 skipped, other: error (see bench/run.sh).
 set -euo pipefail
 
@@ -32,6 +33,9 @@ RESULTS=${BENCH_RESULTS:-$HERE/results}
 REPORT=$RESULTS/REPORT.md
 
 TOOLS=(nydusfs-none erofs nydusfs-zstd tar-zstd tar-zstd-T0)
+
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 die() {
 	echo "bench/build: $*" >&2
@@ -212,15 +216,45 @@ cp "$RUNS" "$RESULTS/build-runs.tsv"
 
 # --- report ----------------------------------------------------------
 
+# Median time of every command, one bar per cache mode
+draw_plot() {
+	local tool mode cols i=2
+
+	for tool in "${TOOLS[@]}"; do
+		printf '%s' "$tool"
+		for mode in $MODES; do
+			printf ' %s' "$(runs_of "$mode" "$tool" 4 | median)"
+		done
+		echo
+	done >"$WORK/plot.dat"
+	for mode in $MODES; do
+		if [ $i = 2 ]; then
+			cols="using 2:xtic(1) title '$mode'"
+		else
+			cols+=", '' using $i title '$mode'"
+		fi
+		i=$((i + 1))
+	done
+	plot_png "$RESULTS/build-times.png" 800,380 <<EOF || true
+set style data histograms
+set style histogram clustered gap 1
+set ylabel 'seconds (wall time, median)'
+set yrange [0:*]
+set title 'build of the minbase tree: nydusfs against mkfs.erofs and tar | zstd'
+plot '$WORK/plot.dat' $cols
+EOF
+}
+draw_plot
+
 section=$WORK/section.md
-missed=()
+missed=() passed=()
 {
 	echo
 	echo "## Build: nydusfs against mkfs.erofs and tar | zstd -3"
 	echo
 	echo "- Tree: \`$TREE\` (from scripts/get-rootfs.sh, debootstrap --variant=minbase bookworm): $entries entries, $tree_bytes bytes apparent size"
 	echo "- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $load_start"
-	echo "- Tools: nydusfs ($(git -C "$TOP" describe --always --dirty 2>/dev/null || echo '?')), mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils 2>/dev/null || echo '?'), $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), GNU tar $(tar --version | sed -n '1s/.* //p')"
+	echo "- Tools: nydusfs ($(source_rev)), mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils 2>/dev/null || echo '?'), $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), GNU tar $(tar --version | sed -n '1s/.* //p')"
 	echo "- Method: one run of this script; $ITER iterations per cache mode, the tools alternated (their order rotates every iteration); a ratio is the median of the per-iteration ratios.  Time is wall time from start to exit of the command; outputs go to \`${BENCH_TMP:-/var/tmp}\` (the same filesystem for all) and \`sync\` runs before each command, outside the timing."
 	echo "- Cache modes: **cold** = \`sync; echo 3 > /proc/sys/vm/drop_caches\` before every command, so each one reads the tree from disk; **warm** = the tree read once beforehand, so every command reads it from the page cache. $cache_note"
 	echo "- Threads: \`nydusfs build\` uses every CPU (-j $(nproc)) to hash and compress; \`mkfs.erofs\` (no compression here) is single-threaded; the \`zstd\` CLI is single-threaded by default (\`zstd -3\`), \`zstd -3 -T0\` uses every CPU and is shown for information only."
@@ -251,8 +285,11 @@ add_row() {	# mode measure value op limit [informational]
 		result="(info)"
 	else
 		result=$(verdict "$3" "$4" "$5")
-		[ "$result" = PASS ] ||
+		if [ "$result" = PASS ]; then
+			passed+=("${2//\\|/|} ($1): $value, target $4 $5")
+		else
 			missed+=("${2//\\|/|} ($1): $value, target $4 $5")
+		fi
 	fi
 	printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$value" \
 		"${6:+(}$4 $5${6:+)}" "$result" >>"$section"
@@ -280,6 +317,8 @@ done
 		echo "- $tool output: bootstrap $boot bytes, blobs $(($(nydusfs_size "$WORK/$tool/img") - boot)) bytes."
 	done
 	echo
+	plot_ref "$RESULTS/build-times.png" "build times per command and cache mode"
+	echo
 	echo "Per-run times and sizes: bench/results/build-runs.tsv.  Both nydusfs images of the last iteration passed \`nydusfs check --blob-dir\`."
 	if [ ${#missed[@]} -eq 0 ]; then
 		echo
@@ -294,6 +333,9 @@ done
 
 cat "$section"
 cat "$section" >>"$REPORT"
+for m in "${passed[@]}"; do
+	echo "PASS: $m"
+done
 for m in "${missed[@]}"; do
 	echo "MISSED: $m"
 done

@@ -16,7 +16,8 @@
 # chunk and pushes; a copy only moves the compressed layer, so the ratio
 # is the price of converting once.  There is no target: it is reported.
 # Also reported: the sizes of the source layer, the nydusfs blob and
-# the bootstrap layer.  Appends a section to $BENCH_RESULTS/REPORT.md.
+# the bootstrap layer.  Appends a section to $BENCH_RESULTS/REPORT.md, with
+# a plot (convert-times.png) and the runs (convert-runs.tsv).
 # Exit: 0 ran, 77 skipped, other: error (see bench/run.sh).
 set -euo pipefail
 
@@ -26,6 +27,9 @@ NYDUSFS=${NYDUSFS:-$TOP/build/bin/nydusfs}
 ITER=${BENCH_ITER:-3}
 RESULTS=${BENCH_RESULTS:-$HERE/results}
 REPORT=$RESULTS/REPORT.md
+
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 for c in umoci skopeo docker-registry jq; do
 	command -v "$c" >/dev/null || { echo "bench/convert: no $c" >&2; exit 77; }
@@ -104,6 +108,22 @@ blob_size=$(jq '[.layers[:-1][].size] | add' "$man")
 boot_size=$(jq '.layers[-1].size' "$man")
 
 {
+	printf 'path\titer\tconvert_us\tcopy_us\n'
+	paste <(sed 's/^/layout\t/' "$WORK/a.conv") "$WORK/a.copy" | awk -F'\t' '{ print $1 "\t" NR - 1 "\t" $2 "\t" $3 }'
+	paste <(sed 's/^/registry\t/' "$WORK/b.conv") "$WORK/b.copy" | awk -F'\t' '{ print $1 "\t" NR - 1 "\t" $2 "\t" $3 }'
+} >"$RESULTS/convert-runs.tsv"
+printf 'layout-to-layout %s %s\nlayout-to-registry %s %s\n' "$(ms "$a_conv")" "$(ms "$a_copy")" \
+	"$(ms "$b_conv")" "$(ms "$b_copy")" >"$WORK/plot.dat"
+plot_png "$RESULTS/convert-times.png" 640,360 <<EOF || true
+set style data histograms
+set style histogram clustered gap 1
+set ylabel 'milliseconds (wall time, median)'
+set yrange [0:*]
+set title 'nydusfs convert against one skopeo copy (Debian minbase)'
+plot '$WORK/plot.dat' using 2:xtic(1) title 'nydusfs convert' lc rgb '#4f81bd', '' using 3 title 'skopeo copy' lc rgb '#c0504d'
+EOF
+
+{
 	echo
 	echo "## convert: nydusfs convert vs one skopeo copy (Debian minbase)"
 	echo
@@ -116,4 +136,8 @@ boot_size=$(jq '.layers[-1].size' "$man")
 	echo "| layout -> registry (127.0.0.1) | $(ms "$b_conv") ms | $(ms "$b_copy") ms | $(ratio "$b_conv" "$b_copy") |"
 	echo
 	echo "Sizes: source layout blobs $src_size bytes; nydusfs blob $blob_size bytes, bootstrap layer $boot_size bytes."
+	echo
+	plot_ref "$RESULTS/convert-times.png" "convert and copy times"
+	echo
+	echo "Runs (µs): bench/results/convert-runs.tsv.  No target: the ratio is reported."
 } | tee -a "$REPORT"

@@ -36,8 +36,8 @@
 # erofs side and the A/A control run), BENCH_LARGE_MIB (64),
 # BENCH_UPCALL_MIB (16), BENCH_KERNEL_VERSION (6.1), BENCH_KEEP (set: keep
 # the work directory under BENCH_TMP).
-# Appends a section to $BENCH_RESULTS/REPORT.md; prints "MISSED: ..." for a
-# missed target.  Exit: 0 ran, 77 skipped, other: error (see bench/run.sh).
+# Appends a section to $BENCH_RESULTS/REPORT.md with a plot
+# (kernel-ratios.png); prints "MISSED: ..." or "PASS: ..." for each target.  Exit: 0 ran, 77 skipped, other: error (see bench/run.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +54,9 @@ UPCALL_MIB=${BENCH_UPCALL_MIB:-16}
 KSERIES=${BENCH_KERNEL_VERSION:-6.1}
 RERUN_ITER=5
 TESTS=(seqall seqlarge rand walk)
+
+# shellcheck source=bench/lib/report.sh
+. "$HERE/lib/report.sh"
 
 die() {
 	echo "bench/kernel: $*" >&2
@@ -271,6 +274,7 @@ write_main_table() {
 				MISSED+=("$(describe_test "$t"): $r, target >= $tgt, but the A/A control is out of 1.00 +- 0.01: no verdict")
 			elif awk -v r="$r" -v l="$tgt" 'BEGIN { exit !(r >= l) }'; then
 				result=PASS
+				PASSED+=("$(describe_test "$t"): nydusfs at ${r}x erofs, target >= ${tgt}x")
 			else
 				result=MISSED
 				MISSED+=("$(describe_test "$t"): nydusfs at ${r}x erofs, target >= ${tgt}x")
@@ -314,6 +318,29 @@ write_upcall_table() {
 	done
 }
 
+# Throughput relative to erofs per load, with the A/A control beside it
+draw_plot() {
+	local b=$1 t aa r
+
+	for t in "${TESTS[@]}"; do
+		aa=1 r=0
+		has_mount erofs2 && aa=$(ratio "$b" "$t" erofs erofs2)
+		has_mount nydusfs && r=$(ratio "$b" "$t" erofs nydusfs)
+		echo "$t $r $aa"
+	done >"$WORK/plot.dat"
+	plot_png "$RESULTS/kernel-ratios.png" 760,380 <<EOF || true
+set style data histograms
+set style histogram clustered gap 1
+set ylabel 'throughput relative to erofs (higher is better)'
+set yrange [0:*]
+set key top right
+set title 'nydusfs.ko read path against erofs, every chunk cached (guest time)'
+set arrow from graph 0, first 0.95 to graph 1, first 0.95 nohead dt 2 lc rgb '#c0504d'
+set label 'dashed: target 0.95 (walk: 0.9)' at graph 0.02, graph 0.95 tc rgb '#c0504d'
+plot '$WORK/plot.dat' using 2:xtic(1) title 'nydusfs / erofs' lc rgb '#4f81bd', '' using 3 title 'A/A: erofs copy / erofs' lc rgb '#9bbb59'
+EOF
+}
+
 write_report() {
 	local b=$FINAL section=$WORK/section.md kver first_note="" ko_info=""
 
@@ -327,7 +354,7 @@ write_report() {
 		echo "## Kernel: nydusfs.ko read path against in-kernel erofs (guest instruction time)"
 		echo
 		echo "- Host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $LOAD_START"
-		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(git -C "$TOP" describe --always --dirty 2>/dev/null || echo '?')${ko_info:+, $ko_info}; mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils 2>/dev/null || echo '?')"
+		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(source_rev)${ko_info:+, $ko_info}; mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils 2>/dev/null || echo '?')"
 		echo "- Data: the minbase OS tree (scripts/get-rootfs.sh) plus \`/bench-large.bin\`, $LARGE_MIB MiB of pseudo-random bytes: $ENTRIES entries, $TREE_BYTES bytes.  Images: \`nydusfs build -z none\` (1 MiB chunks), \`mkfs.erofs\` with no compression (4 KiB blocks); every mount must give the same \`readbench sum\` (names, modes, owners, sizes, contents) as the source tree before it is timed."
 		echo "- Method: time is **guest instruction time**: QEMU TCG with \`-icount shift=0,sleep=off,align=off\` makes the guest clock count executed instructions (1 ns each), whatever the host does; \`bench/readbench\` reads CLOCK_MONOTONIC in the guest around each load.  Every image is copied into the guest's **tmpfs** first: the erofs image twice (loop-mounted; the second copy is the A/A control), the nydusfs bootstrap (on a loop device too: nydusfs needs ->read_folio, which tmpfs lacks, and so its metadata takes the same path as erofs's) and its blobs; the nydusfs cache file is on the same tmpfs and read directly, erofs data goes through the loop device.  The nydusfs mount is timed with every chunk in its cache file (all read once through \`nydusfs_testd\` beforehand), so it makes no upcall ($TIMED_UPCALLS upcalls during the timed runs).  \`sync; echo 3 > /proc/sys/vm/drop_caches\` before every timed run: each run reads through the filesystem's code path with an empty page cache, CPU-bound and repeatable, not a disk."
 		echo "- Statistics: $(iters_of "$b") iterations, the order of the mounts rotated every iteration; a ratio is the median of the per-iteration ratios; the run counts only if the A/A ratio (erofs / its copy) is within 1.00 +- 0.01 for every load.  A/A: $([ "$AA_VALID" = 1 ] && echo "within range" || echo "**OUT OF RANGE: the ratios below do not count**").  Ratios are throughput relative to erofs: erofs time / nydusfs time, higher is better.  Absolute times are guest instruction time, not wall time."
@@ -341,6 +368,11 @@ write_report() {
 			write_upcall_table 1
 			[ -z "$UP_NOTE" ] || { echo; echo "-$UP_NOTE"; }
 		fi
+		echo
+		draw_plot "$b"
+		plot_ref "$RESULTS/kernel-ratios.png" "nydusfs.ko throughput relative to erofs per load"
+		echo
+		echo "Loads in the plot: seqall = read every file, seqlarge = sequential read of the large file, rand = random 4 KiB reads of it, walk = metadata walk."
 		echo
 		echo "Per-run numbers: bench/results/kernel-runs.tsv and kernel-upcall-runs.tsv; guest output: bench/results/kernel-guest-*.log."
 		echo
@@ -413,7 +445,7 @@ if [ "$TIMED_UPCALLS" != 0 ]; then
 	echo "bench/kernel: WARNING: nydusfs made $TIMED_UPCALLS upcalls during the timed runs" >&2
 fi
 
-MISSED=() UP_NOTE=""
+MISSED=() PASSED=() UP_NOTE=""
 {
 	printf 'boot\titer\ttest\tmount\tns\tbytes\tfiles\tentries\tops\n'
 	cat "$RUNS"
@@ -426,6 +458,9 @@ for f in "$WORK"/guest-*.log; do
 	cp "$f" "$RESULTS/kernel-${f##*/}"
 done
 write_report
+for m in "${PASSED[@]}"; do
+	echo "PASS: $m"
+done
 for m in "${MISSED[@]}"; do
 	echo "MISSED: $m"
 done

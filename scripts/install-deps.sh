@@ -38,6 +38,10 @@
 #   nginx-light                    tests/daemon/nginx.sh: nydusfsd behind a
 #                                  redirecting registry front, an object store
 #                                  and a caching pull-through mirror
+#   gnuplot-nox                    make bench: the report's plots (PNG, no X)
+#   pigz                           make bench (bench/hello.sh): the plain pull's
+#                                  gzip decompressor, the fastest here and the
+#                                  one containerd uses when it is installed
 set -eu
 
 PACKAGES="build-essential pkg-config libarchive-dev libzstd-dev liblz4-dev
@@ -45,7 +49,7 @@ libssl-dev libjansson-dev libcurl4-openssl-dev liburing-dev
 systemd clang libclang-rt-14-dev attr zstd gzip umoci skopeo
 debootstrap erofs-utils e2fsprogs cpio busybox-static qemu-system-x86
 linux-headers-cloud-amd64 sparse jq python3 xz-utils docker-registry
-apache2-utils openssl curl iproute2 crun nginx-light"
+apache2-utils openssl curl iproute2 crun nginx-light gnuplot-nox pigz"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -1,0 +1,425 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest half of bench/hello.sh, the HelloBench-style cold start: run
+# inside `tools/vm-run --icount` (one CPU; the guest clock counts executed
+# instructions, 1 ns each) from the disk bench/hello.sh prepared:
+#
+#	hello.sh DISK
+#
+# DISK/params sets ITER, LINKS ("MBIT:ONE_WAY_US ..."), WORKLOADS, TAG,
+# PLAIN_REPO, NYDUS_REPO; DISK/regroot is a docker-registry storage holding
+# the original OCI image (PLAIN_REPO:TAG, one tar+gzip layer) and its
+# `nydusfs convert` form (NYDUS_REPO:TAG); DISK/erofs.img is the same tree
+# as an uncompressed erofs image, used only to measure what each workload
+# reads.
+#
+# Everything is copied into the guest's tmpfs first.  docker-registry serves
+# the storage on 127.0.0.1:5000, behind `tc netem` on lo (rate, and half
+# the RTT each way: lo carries both directions).  For every link and
+# iteration (the order of the two methods alternates):
+#
+#   plain     manifest, config, then the layer streamed through sha256
+#             (openssl) and pigz into tar -x on tmpfs (pull + unpack); then
+#             each workload with chroot into the tree; and once more the
+#             pull alone (download + verify, no unpack: the link's cost)
+#   nydusfs   per workload, a fresh nydusfsd with an empty cache and
+#             drop_caches: manifest, config, the bootstrap layer (verified,
+#             untarred), `nydusfs mount -o digest=`, then the workload with
+#             chroot into the mount; the daemon's metrics after
+#   prefetch  a fresh nydusfsd with [prefetch] all = true: manifest,
+#             config, bootstrap, mount, then until every chunk is in the
+#             cache (hellobench prefetch-wait polls the status every 25 ms,
+#             every 2 ms from 95% of the chunks on)
+#
+# Before that, with no network involved, what each workload reads: the
+# erofs image on a loop device with read_ahead_kb = 0, drop_caches, the
+# workload with chroot into it, then `hellobench resident` (mincore of
+# every file): the 4 KiB pages the workload touched, with no readahead.
+#
+# Output, one line each, parsed by bench/hello.sh:
+#	READ WORKLOAD resident_bytes=.. touched=.. files=.. file_bytes=..
+#	RES LINK ITER METHOD WORKLOAD key=value...
+#	SKIP WORKLOAD reason
+#	INFO text
+set -u
+set -o pipefail
+
+DISK=${1:-/mnt/disk0}
+H=/tmp/hello
+REG=http://127.0.0.1:5000
+ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
+# busybox sh runs its own applets before PATH: the host's tc (netem) and
+# GNU tar (vm-run --with) by their paths
+TC=/usr/local/bin/tc
+TAR=/usr/local/bin/tar
+DPID=""
+RPID=""
+RANGE_KIB=512
+export NYDUSFS_SOCKET=$H/nydusfsd.sock
+
+. "$DISK/params"
+
+fail() {
+	local log
+
+	echo "guest-hello: $*" >&2
+	for log in "$H"/*.log; do
+		[ -f "$log" ] || continue
+		echo "--- $log (tail)" >&2
+		tail -n 20 "$log" >&2
+	done
+	echo "--- dmesg (tail)" >&2
+	dmesg | tail -n 20 >&2
+	exit 1
+}
+
+info() { echo "INFO $*"; }
+now() { hellobench now; }
+
+# Time process $1 has been on the CPU, all its threads, in ns (the
+# scheduler's own account: precise under icount, unlike utime and stime)
+cpu_ns() {
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# The command of a workload, run with chroot in the image
+workload_cmd() {
+	case $1 in
+	sh) echo "/bin/sh -c true" ;;
+	perl) echo "perl -e 1" ;;
+	python3) echo "python3 -c 1" ;;
+	apt-get) echo "apt-get --version" ;;
+	*) return 1 ;;
+	esac
+}
+
+workload_bin() {
+	case $1 in
+	sh) echo /bin/sh ;;
+	*) echo "/usr/bin/$1" ;;
+	esac
+}
+
+# run_workload ROOT NAME: the workload with chroot into ROOT, the
+# environment of a container (no host variables), its output dropped
+run_workload() {
+	# shellcheck disable=SC2046 # the command's words
+	env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root chroot "$1" $(workload_cmd "$2") >"$H/workload.out" 2>&1
+}
+
+# The manifest of REPO:TAG into FILE
+get_manifest() {
+	curl -sSf -H "$ACCEPT" -o "$2" "$REG/v2/$1/manifests/$TAG"
+}
+
+# check FILE DIGEST: the file's sha256 is DIGEST
+check_digest() {
+	[ "$(hellobench sha256 "$1")" = "$2" ] ||
+		{ echo "digest mismatch: $1 is not $2" >&2; return 1; }
+}
+
+# --- setup ---------------------------------------------------------------
+
+start_registry() {
+	local i=0
+
+	cat >"$H/registry.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $H/reg}, delete: {enabled: true}}
+http: {addr: "127.0.0.1:5000"}
+EOF
+	docker-registry serve "$H/registry.yml" >"$H/registry.log" 2>&1 &
+	RPID=$!
+	until curl -sf -o /dev/null "$REG/v2/"; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || fail "docker-registry did not start"
+		sleep 0.1
+	done
+}
+
+# write_config FILE PREFETCH_ALL
+write_config() {
+	cat >"$1" <<EOF
+[daemon]
+socket = $NYDUSFS_SOCKET
+state_dir = $H/state
+log_level = warning
+[cache]
+dir = $H/cache
+sync = false
+[prefetch]
+all = $2
+[registry "127.0.0.1:5000"]
+scheme = http
+EOF
+}
+
+# A fresh daemon with an empty cache (untimed)
+daemon_start() {
+	local i=0
+
+	rm -rf "$H/cache" "$H/state"
+	mkdir -p "$H/cache"
+	nydusfsd --config "$1" 2>>"$H/daemon.log" &
+	DPID=$!
+	until nydusfs status >/dev/null 2>&1; do
+		i=$((i + 1))
+		kill -0 "$DPID" 2>/dev/null || fail "nydusfsd died at start"
+		[ $i -lt 200 ] || fail "nydusfsd did not answer"
+		sleep 0.05
+	done
+}
+
+daemon_stop() {
+	[ -n "$DPID" ] || return 0
+	kill "$DPID"
+	wait "$DPID"
+	DPID=""
+}
+
+set_link() {
+	local rate=${1%%:*} us=${1#*:}
+
+	$TC qdisc replace dev lo root netem rate "${rate}mbit" delay "${us}us" \
+		limit 100000 || fail "tc netem failed"
+}
+
+# --- what a workload reads ----------------------------------------------
+
+measure_reads() {
+	local dev mnt=$H/erofs w out
+
+	cp "$DISK/erofs.img" "$H/erofs.img" || fail "copy erofs.img"
+	dev=$(losetup -f) && losetup -r "$dev" "$H/erofs.img" || fail "losetup"
+	echo 0 >"/sys/block/${dev#/dev/}/queue/read_ahead_kb" || fail "read_ahead_kb"
+	mkdir -p "$mnt"
+	mount -t erofs -o ro "$dev" "$mnt" || fail "mount erofs"
+	for w in $WORKLOADS; do
+		if [ ! -x "$mnt$(workload_bin "$w")" ]; then
+			echo "SKIP $w $(workload_bin "$w") is not in the image"
+			continue
+		fi
+		drop_caches
+		run_workload "$mnt" "$w" || fail "$w failed on erofs: $(cat "$H/workload.out")"
+		out=$(hellobench resident "$mnt") || fail "hellobench resident"
+		echo "READ $w $out"
+		RUN_WORKLOADS="$RUN_WORKLOADS $w"
+	done
+	umount "$mnt" && losetup -d "$dev"
+	rm -f "$H/erofs.img"
+}
+
+# --- plain: pull + unpack -------------------------------------------------
+
+# plain_layers ROOT|"": the config, then the image's one layer streamed
+# through sha256 (openssl) and pigz into tar -x on ROOT, as a runtime does
+# (or only downloaded and verified); one curl for both, like one HTTP
+# connection.  More layers would need whiteouts applied: refused.
+plain_layers() {
+	local root=$1 cfg layer n
+
+	get_manifest "$PLAIN_REPO" "$H/p-manifest.json" || return 1
+	hellobench manifest "$H/p-manifest.json" >"$H/p-fields" || return 1
+	cfg=$(sed -n 's/^config //p' "$H/p-fields")
+	layer=$(sed -n 's/^layer \([^ ]*\) .*/\1/p' "$H/p-fields")
+	n=$(grep -c '^layer ' "$H/p-fields")
+	[ "$n" = 1 ] || { echo "plain: $n layers, this benchmark takes one" >&2; return 1; }
+	rm -f "$H/fifo"
+	mkfifo "$H/fifo"
+	openssl dgst -sha256 -r <"$H/fifo" >"$H/layer.sum" &
+	if [ -n "$root" ]; then
+		curl -sSf -o "$H/p-config.json" "$REG/v2/$PLAIN_REPO/blobs/$cfg" \
+			-o - "$REG/v2/$PLAIN_REPO/blobs/$layer" | tee "$H/fifo" |
+			pigz -dc | $TAR -xf - -C "$root" --numeric-owner
+	else
+		curl -sSf -o "$H/p-config.json" "$REG/v2/$PLAIN_REPO/blobs/$cfg" \
+			-o - "$REG/v2/$PLAIN_REPO/blobs/$layer" >"$H/fifo"
+	fi || return 1
+	wait $! || return 1
+	[ "sha256:$(cut -d' ' -f1 "$H/layer.sum")" = "$layer" ] ||
+		{ echo "layer $layer: digest mismatch" >&2; return 1; }
+	check_digest "$H/p-config.json" "$cfg"
+}
+
+run_plain() {
+	local link=$1 it=$2 root=$H/plain t0 t1 t2 w r0
+
+	rm -rf "$root"
+	mkdir -p "$root"
+	drop_caches
+	r0=$(cpu_ns "$RPID")
+	t0=$(now)
+	plain_layers "$root" || fail "plain pull + unpack failed"
+	t1=$(now)
+	echo "RES $link $it plain - pull_unpack_ns=$((t1 - t0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
+	for w in $RUN_WORKLOADS; do
+		t1=$(now)
+		run_workload "$root" "$w" || fail "$w failed on the unpacked tree: $(cat "$H/workload.out")"
+		t2=$(now)
+		echo "RES $link $it plain-run $w run_ns=$((t2 - t1))"
+	done
+	rm -rf "$root"
+	[ "$it" = 0 ] || return 0
+	drop_caches
+	t0=$(now)
+	plain_layers "" || fail "plain pull failed"
+	t1=$(now)
+	echo "RES $link $it pull-only - pull_ns=$((t1 - t0))"
+}
+
+# The link as curl sees it: 4 ranged GETs of 512 KiB (the compressed size
+# of a typical 1 MiB chunk) of the nydusfs blob in one curl (one
+# connection), at offsets far apart; their mean time (RANGE_KIB KiB each)
+link_check() {
+	local link=$1 blob url args="" i
+
+	blob=$(sed -n 's/^layer \([^ ]*\) .* -$/\1/p' "$H/nydus-fields" | head -n1)
+	url=$REG/v2/$NYDUS_REPO/blobs/$blob
+	for i in 1 5 9 13; do
+		args="$args -r $((i << 20))-$(((i << 20) + (RANGE_KIB << 10) - 1)) -o /dev/null $url"
+	done
+	# shellcheck disable=SC2086 # the ranges' words
+	curl -sSf -w '%{time_total}\n' $args >"$H/linkcheck" || fail "curl link check failed"
+	echo "RES $link 0 linkcheck - range_kib=$RANGE_KIB range_ms=$(awk '{ s += $1 } END { printf "%.1f", s / NR * 1000 }' "$H/linkcheck")"
+}
+
+# --- nydusfs ------------------------------------------------------------------
+
+# Manifest, config and bootstrap layer of the converted image into $H/n
+# (one curl for the two blobs, like one HTTP connection), verified; sets
+# BOOT_DIGEST (the bootstrap's own digest, for -o digest=)
+nydus_bootstrap() {
+	local cfg bl
+
+	rm -rf "$H/n"
+	mkdir -p "$H/n"
+	get_manifest "$NYDUS_REPO" "$H/n/manifest.json" &&
+		hellobench manifest "$H/n/manifest.json" >"$H/n/fields" || return 1
+	cfg=$(sed -n 's/^config //p' "$H/n/fields")
+	bl=$(sed -n 's/^layer \([^ ]*\) .* sha256:[0-9a-f]*$/\1/p' "$H/n/fields" | tail -n1)
+	BOOT_DIGEST=$(sed -n 's/^layer .* \(sha256:[0-9a-f]*\)$/\1/p' "$H/n/fields" | tail -n1)
+	[ -n "$bl" ] || { echo "no bootstrap layer in the manifest" >&2; return 1; }
+	curl -sSf -o "$H/n/config.json" "$REG/v2/$NYDUS_REPO/blobs/$cfg" \
+		-o "$H/n/boot.tar.gz" "$REG/v2/$NYDUS_REPO/blobs/$bl" &&
+		check_digest "$H/n/config.json" "$cfg" &&
+		check_digest "$H/n/boot.tar.gz" "$bl" &&
+		tar -xzf "$H/n/boot.tar.gz" -C "$H/n" image/image.boot
+}
+
+nydus_mount() {
+	mkdir -p "$H/mnt"
+	nydusfs mount -o "digest=$BOOT_DIGEST" --registry "127.0.0.1:5000/$NYDUS_REPO" \
+		"$H/n/image/image.boot" "$H/mnt"
+}
+
+# Sum of a metric over its label sets
+metric() {
+	nydusfs metrics | awk -v m="nydusfsd_$1" '
+		{ n = $1; sub(/\{.*/, "", n) } n == m { s += $NF } END { printf "%.0f\n", s }'
+}
+
+# Uncompressed bytes of the cache's data files (their allocated blocks)
+cache_bytes() {
+	find "$H/cache" -type f ! -name '*.*' -exec stat -c '%b %B' {} + |
+		awk '{ s += $1 * $2 } END { printf "%.0f\n", s }'
+}
+
+nydus_metrics() {
+	echo "verify_us=$(nydusfs metrics | awk '/^nydusfsd_verify_cpu_seconds_total/ { printf "%.0f", $NF * 1e6 }') fetched=$(metric fetch_bytes_total) req_us=$(nydusfs metrics | awk '/^nydusfsd_fetch_request_duration_seconds_sum/ { s += $NF } END { printf "%.0f", s * 1e6 }') chunks=$(metric chunks_fetched_total) requests=$(metric fetch_requests_total) readahead_chunks=$(metric readahead_chunks_total) upcalls=$(nydusfs metrics | awk '/^nydusfsd_device_requests_total\{op="read"\}/ { print $NF }') cache_bytes=$(cache_bytes) boot_layer=$(stat -c %s "$H/n/boot.tar.gz")"
+}
+
+run_nydus() {
+	local link=$1 it=$2 w t0 t1 t2 t3 res m d0 r0 cpu
+
+	for w in $RUN_WORKLOADS; do
+		daemon_start "$H/lazy.conf"
+		drop_caches
+		d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
+		t0=$(now)
+		nydus_bootstrap || fail "fetching the bootstrap failed"
+		t1=$(now)
+		nydus_mount || fail "nydusfs mount failed"
+		t2=$(now)
+		run_workload "$H/mnt" "$w" || fail "$w failed on nydusfs: $(cat "$H/workload.out")"
+		t3=$(now)
+		cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
+		m=$(nydus_metrics)	# before anything else touches the mount
+		res=$(hellobench resident "$H/mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
+		echo "RES $link $it nydusfs $w total_ns=$((t3 - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) run_ns=$((t3 - t2)) $cpu $m pagecache=$res"
+		nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
+		daemon_stop
+	done
+}
+
+run_prefetch() {
+	local link=$1 it=$2 t0 t1 t2 out done_ns d0 r0 cpu
+
+	daemon_start "$H/all.conf"
+	drop_caches
+	d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
+	t0=$(now)
+	nydus_bootstrap || fail "fetching the bootstrap failed"
+	t1=$(now)
+	nydus_mount || fail "nydusfs mount failed"
+	t2=$(now)
+	out=$(hellobench prefetch-wait "$NYDUSFS_SOCKET" 1200) ||
+		fail "prefetch did not finish: $out"
+	done_ns=$(echo "$out" | sed 's/ .*//; s/^done_ns=//')
+	cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
+	echo "RES $link $it prefetch - total_ns=$((done_ns - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) $cpu $out $(nydus_metrics)"
+	nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
+	daemon_stop
+}
+
+# --- main ---------------------------------------------------------------------
+
+main() {
+	local link it cmd
+
+	for cmd in docker-registry $TC curl openssl pigz $TAR hellobench nydusfs nydusfsd; do
+		command -v $cmd >/dev/null || fail "no $cmd in the guest"
+	done
+	grep -qw nydusfs /proc/filesystems || fail "nydusfs.ko is not loaded"
+	info "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, $(free -m | awk '/^Mem:/ { print $2 }') MiB"
+	mkdir -p "$H"
+	cp -a "$DISK/regroot" "$H/reg" || fail "copy regroot"
+	start_registry
+	get_manifest "$NYDUS_REPO" "$H/nydus-manifest.json" &&
+		hellobench manifest "$H/nydus-manifest.json" >"$H/nydus-fields" ||
+		fail "no manifest for $NYDUS_REPO:$TAG"
+	write_config "$H/lazy.conf" false
+	write_config "$H/all.conf" true
+	RUN_WORKLOADS=""
+	measure_reads
+	[ -n "$RUN_WORKLOADS" ] || fail "no workload runs in the image"
+	for link in $LINKS; do
+		set_link "$link"
+		info "link $link: $($TC qdisc show dev lo)"
+		link_check "$link"
+		it=0
+		while [ $it -lt "$ITER" ]; do
+			if [ $((it % 2)) = 0 ]; then
+				run_plain "$link" $it
+				run_nydus "$link" $it
+			else
+				run_nydus "$link" $it
+				run_plain "$link" $it
+			fi
+			run_prefetch "$link" $it
+			it=$((it + 1))
+		done
+	done
+	$TC qdisc del dev lo root
+	grep -iE 'error|warning' "$H/daemon.log" | head -n 5 | sed 's/^/INFO daemon: /'
+	info "done"
+}
+
+main
