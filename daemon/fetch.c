@@ -191,9 +191,12 @@ int fetch_chunk(struct cblob *b, uint32_t index,
 /* ---- readahead: sequential reads of a blob fetch what comes next ---- */
 
 /*
- * Like the kernel's: while the READs of a blob come in order, a window of
- * chunks ahead of the reader (doubling from 4 up to RA_MAX_CHUNKS and
- * cfg.readahead bytes) is fetched.  Chunks are queued in batches, when
+ * Like the kernel's: once RA_MIN_RUN READs of a blob came in order, and
+ * while they keep coming in order, a window of chunks ahead of the reader
+ * (doubling from 4 up to RA_MAX_CHUNKS and cfg.readahead bytes) is
+ * fetched.  A short run is no stream: a program starting reads a few
+ * neighbouring files (a library, then the next one in the blob), and
+ * fetching ahead of those only costs bytes.  Chunks are queued in batches, when
  * less than half the window is still ahead of the reader, so that a batch
  * becomes one large ranged request rather than one request per chunk, and
  * the next batch goes out while the reader still has half a window to
@@ -201,6 +204,7 @@ int fetch_chunk(struct cblob *b, uint32_t index,
  * apart from the chunks it queues.
  */
 #define RA_MAX_CHUNKS	4096
+#define RA_MIN_RUN	4
 
 void fetch_readahead(struct cblob *b, uint32_t index)
 {
@@ -213,10 +217,12 @@ void fetch_readahead(struct cblob *b, uint32_t index)
 	if (index + 1 == b->ra_next)
 		return;		/* the same chunk again */
 	if (index == b->ra_next || index == b->ra_next + 1) {
-		b->ra_window = b->ra_window ? b->ra_window * 2 : 4;
+		if (++b->ra_run >= RA_MIN_RUN)
+			b->ra_window = b->ra_window ? b->ra_window * 2 : 4;
 		if (b->ra_window > RA_MAX_CHUNKS)
 			b->ra_window = RA_MAX_CHUNKS;
 	} else {
+		b->ra_run = 0;
 		b->ra_window = 0;
 		b->ra_frontier = index;
 	}
@@ -371,6 +377,9 @@ static void start_range(struct job *j)
 	}
 }
 
+/* at most this many prefetch chunks queued at once (small files) */
+#define PREFETCH_REFILL_CHUNKS	4096
+
 static struct job *next_job(void)
 {
 	unsigned int free_slots = cfg.max_inflight - fetch.nranges;
@@ -388,7 +397,9 @@ static struct job *next_job(void)
 					struct job, qnode);
 	if (fetch.nprefetch >= cfg.prefetch_inflight)
 		return NULL;
-	if (list_empty(&fetch.queues[PRIO_PREFETCH]) && !prefetch_refill(64))
+	if (list_empty(&fetch.queues[PRIO_PREFETCH]) &&
+	    !prefetch_refill(PREFETCH_REFILL_CHUNKS,
+			     (uint64_t)cfg.prefetch_inflight * cfg.merge_limit))
 		return NULL;
 	if (list_empty(&fetch.queues[PRIO_PREFETCH]))
 		return NULL;

@@ -231,6 +231,7 @@ struct cblob {
 	/* from a bootstrap naming this blob, for readahead (may be NULL) */
 	struct nydusfs_chunk *table;
 	uint32_t ra_next, ra_window, ra_frontier;
+	uint32_t ra_run;		/* READs in order so far */
 	/* sources, rebuilt when the mount table changes */
 	struct source **srcs;
 	unsigned int nsrcs, srcs_gen;
@@ -470,7 +471,7 @@ struct prefetch *prefetch_plan(const struct nydusfs_image *img, bool all,
 void prefetch_start(struct mount *m, struct prefetch *pf);
 void prefetch_stop(struct mount *m);
 /* Called by the scheduler: queue up to @n prefetch chunks; how many. */
-unsigned int prefetch_refill(unsigned int n);
+unsigned int prefetch_refill(unsigned int n, uint64_t bytes);
 /* Token bucket: ms to wait before the next prefetch range, 0 if now. */
 uint64_t prefetch_throttle(void);
 void prefetch_charge(uint64_t bytes);

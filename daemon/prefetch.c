@@ -224,8 +224,12 @@ static void pwait_done(struct fwait *w, int err)
 	free(pw);
 }
 
-/* Queue up to @n chunks of one prefetch: how many were queued */
-static unsigned int refill_one(struct prefetch *pf, unsigned int n)
+/*
+ * Queue up to @n chunks of one prefetch, while *@budget (compressed
+ * bytes) lasts: how many were queued
+ */
+static unsigned int refill_one(struct prefetch *pf, unsigned int n,
+			       uint64_t *budget)
 {
 	struct mount *m = pf->m;
 	struct nydusfs_dev_chunk d;
@@ -235,7 +239,7 @@ static unsigned int refill_one(struct prefetch *pf, unsigned int n)
 	struct cblob *b;
 	int ret;
 
-	while (pf->next < pf->n && queued < n) {
+	while (pf->next < pf->n && queued < n && *budget) {
 		it = &pf->items[pf->next];
 		b = it->blob < m->nblobs && m->blobs ? m->blobs[it->blob] : NULL;
 		if (b && b->state == CB_OPENING)
@@ -251,6 +255,8 @@ static unsigned int refill_one(struct prefetch *pf, unsigned int n)
 			continue;
 		}
 		chunk_desc_from_disk(&b->table[it->chunk], &d);
+		*budget -= d.compressed_size < *budget ? d.compressed_size :
+			   *budget;
 		pw = xzalloc(sizeof(*pw));
 		pw->fw.fn = pwait_done;
 		pw->pf = pf;
@@ -271,15 +277,19 @@ static unsigned int refill_one(struct prefetch *pf, unsigned int n)
 	return queued;
 }
 
-unsigned int prefetch_refill(unsigned int n)
+/*
+ * Queue up to @n chunks and about @bytes compressed bytes of prefetch:
+ * enough for full merge_limit ranges when chunks are small.
+ */
+unsigned int prefetch_refill(unsigned int n, uint64_t bytes)
 {
 	struct prefetch *pf, *next;
 	unsigned int queued = 0;
 
 	list_for_each_entry_safe(pf, next, &active, node) {
-		if (queued >= n)
+		if (queued >= n || !bytes)
 			break;
-		queued += refill_one(pf, n - queued);
+		queued += refill_one(pf, n - queued, &bytes);
 	}
 	return queued;
 }
