@@ -94,6 +94,18 @@ require()
 	done
 }
 
+# require_daemon_tools: NYDUSFSD (the sanitizer build when there is one),
+# FAKEDEV (nydusfsd_fakedev, the kernel's side) and CACHECHECK, or skip.
+require_daemon_tools()
+{
+	NYDUSFSD=${NYDUSFSD:-$TOP/build/san/bin/nydusfsd}
+	[ -x "$NYDUSFSD" ] || NYDUSFSD=$TOP/build/bin/nydusfsd
+	FAKEDEV=$TOP/build/tests/nydusfsd_fakedev
+	CACHECHECK=$TOP/build/tests/nydusfsd_cachecheck
+	[ -x "$NYDUSFSD" ] && [ -x "$FAKEDEV" ] && [ -x "$CACHECHECK" ] ||
+		skip "build first (make programs)"
+}
+
 require_nydusfs()
 {
 	[ -x "$NYDUSFS" ] || fail "no nydusfs binary at $NYDUSFS (run make)"

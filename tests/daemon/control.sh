@@ -15,10 +15,7 @@
 require python3 curl jq systemd-analyze
 
 B=$TOP/build
-NYDUSFSD=${NYDUSFSD:-$B/san/bin/nydusfsd}
-[ -x "$NYDUSFSD" ] || NYDUSFSD=$B/bin/nydusfsd
-FAKEDEV=$B/tests/nydusfsd_fakedev
-[ -x "$NYDUSFSD" ] && [ -x "$FAKEDEV" ] || skip "build first (make programs)"
+require_daemon_tools
 export NYDUSFS_SOCKET=$T/ctl.sock
 DPID=
 FPID=

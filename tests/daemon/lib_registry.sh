@@ -8,13 +8,7 @@
 # kernel (fetch), then checks the cache with nydusfsd_cachecheck.
 
 REG=$TOP/tests/registry
-B=$TOP/build
-NYDUSFSD=${NYDUSFSD:-$B/san/bin/nydusfsd}
-[ -x "$NYDUSFSD" ] || NYDUSFSD=$B/bin/nydusfsd
-FAKEDEV=$B/tests/nydusfsd_fakedev
-CACHECHECK=$B/tests/nydusfsd_cachecheck
-[ -x "$NYDUSFSD" ] && [ -x "$FAKEDEV" ] && [ -x "$CACHECHECK" ] ||
-	skip "build first (make programs)"
+require_daemon_tools
 DIRS=()
 # shellcheck disable=SC2154
 trap 'rc=$?; trap - ERR; set +e; for d in "${DIRS[@]}"; do "$REG/registry.sh" stop "$d" >/dev/null 2>&1; done; (exit $rc); _cleanup' EXIT

@@ -21,13 +21,7 @@
 
 require umoci skopeo jq python3 docker-registry curl htpasswd
 
-B=$TOP/build
-NYDUSFSD=${NYDUSFSD:-$B/san/bin/nydusfsd}
-[ -x "$NYDUSFSD" ] || NYDUSFSD=$B/bin/nydusfsd
-FAKEDEV=$B/tests/nydusfsd_fakedev
-CACHECHECK=$B/tests/nydusfsd_cachecheck
-[ -x "$NYDUSFSD" ] && [ -x "$FAKEDEV" ] && [ -x "$CACHECHECK" ] ||
-	skip "build first (make programs)"
+require_daemon_tools
 require_nydusfs
 DPID=
 FPID=
