@@ -320,15 +320,8 @@ done
 	plot_ref "$RESULTS/build-times.png" "build times per command and cache mode"
 	echo
 	echo "Per-run times and sizes: bench/results/build-runs.tsv.  Both nydusfs images of the last iteration passed \`nydusfs check --blob-dir\`."
-	if [ ${#missed[@]} -eq 0 ]; then
-		echo
-		echo "All targets met."
-	else
-		echo
-		for m in "${missed[@]}"; do
-			echo "- **MISSED**: $m"
-		done
-	fi
+	echo
+	missed_list ${missed[@]+"${missed[@]}"}
 } >>"$section"
 
 cat "$section"

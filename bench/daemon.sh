@@ -165,13 +165,7 @@ section=$WORK/section.md
 	echo
 	echo "Values: bench/results/daemon-runs.tsv; guest output: bench/results/daemon-guest.log."
 	echo
-	if [ ${#MISSED[@]} -eq 0 ]; then
-		echo "All targets met."
-	else
-		for m in "${MISSED[@]}"; do
-			echo "- **MISSED**: $m"
-		done
-	fi
+	missed_list ${MISSED[@]+"${MISSED[@]}"}
 } >"$section"
 cat "$section"
 cat "$section" >>"$REPORT"

@@ -507,13 +507,7 @@ write_report() {
 		echo
 		echo "Per-run numbers: bench/results/hello-runs.tsv (link, iteration, method, workload, key, value), summaries hello-summary.tsv and hello-prefetch.tsv; guest output: bench/results/hello-guest.log."
 		echo
-		if [ ${#MISSED[@]} -eq 0 ]; then
-			echo "All targets met."
-		else
-			for m in "${MISSED[@]}"; do
-				echo "- **MISSED**: $m"
-			done
-		fi
+		missed_list ${MISSED[@]+"${MISSED[@]}"}
 	} >"$section"
 	cat "$section"
 	cat "$section" >>"$REPORT"

@@ -376,13 +376,7 @@ write_report() {
 		echo
 		echo "Per-run numbers: bench/results/kernel-runs.tsv and kernel-upcall-runs.tsv; guest output: bench/results/kernel-guest-*.log."
 		echo
-		if [ ${#MISSED[@]} -eq 0 ]; then
-			echo "All targets met."
-		else
-			for m in "${MISSED[@]}"; do
-				echo "- **MISSED**: $m"
-			done
-		fi
+		missed_list ${MISSED[@]+"${MISSED[@]}"}
 	} >"$section"
 	cat "$section"
 	cat "$section" >>"$REPORT"

@@ -59,3 +59,17 @@ plot_ref() {
 		echo "(Plot \`${1##*/}\` not drawn: gnuplot missing or failed; see the log.)"
 	fi
 }
+
+# missed_list [ENTRY...]: "All targets met." with no entries, else one
+# "- **MISSED**: ENTRY" line per missed target.
+missed_list() {
+	local m
+
+	if [ $# -eq 0 ]; then
+		echo "All targets met."
+		return
+	fi
+	for m in "$@"; do
+		echo "- **MISSED**: $m"
+	done
+}
