@@ -354,6 +354,22 @@ static void cmd_cache(struct conn *c, const struct ctl_request *req)
 	cache_gc(limit, cache_done, c);
 }
 
+static void cmd_trace(struct conn *c, const struct ctl_request *req)
+{
+	struct mount *m = mount_find(req->mountpoint);
+	json_t *o;
+
+	if (!m) {
+		reply_error(c, ENOENT, "%s: not registered", req->mountpoint);
+		return;
+	}
+	o = ok_object();
+	trace_json(m, o);
+	if (req->reset)
+		trace_start(m);
+	reply_json(c, o);
+}
+
 static void (*const commands[NR_CTL])(struct conn *c,
 				      const struct ctl_request *req) = {
 	[CTL_PING] = cmd_ping,
@@ -362,6 +378,7 @@ static void (*const commands[NR_CTL])(struct conn *c,
 	[CTL_STATUS] = cmd_status,
 	[CTL_METRICS] = cmd_metrics,
 	[CTL_CACHE] = cmd_cache,
+	[CTL_TRACE] = cmd_trace,
 };
 
 static void handle_line(struct conn *c, const char *line)

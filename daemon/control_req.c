@@ -21,7 +21,7 @@
 static const char *const ctl_names[NR_CTL] = {
 	[CTL_PING] = "ping", [CTL_MOUNT] = "mount", [CTL_UMOUNT] = "umount",
 	[CTL_STATUS] = "status", [CTL_METRICS] = "metrics",
-	[CTL_CACHE] = "cache",
+	[CTL_CACHE] = "cache", [CTL_TRACE] = "trace",
 };
 
 static int refuse(char *why, size_t size, const char *fmt, ...)
@@ -131,6 +131,20 @@ static int parse_cache(struct ctl_request *r, json_t *req, char *why,
 	return 0;
 }
 
+static int parse_trace(struct ctl_request *r, json_t *req, char *why,
+		       size_t size)
+{
+	json_t *reset = json_object_get(req, "reset");
+
+	r->mountpoint = json_string_value(json_object_get(req, "mountpoint"));
+	if (!r->mountpoint || r->mountpoint[0] != '/')
+		return refuse(why, size, "trace needs an absolute mountpoint");
+	if (reset && !json_is_boolean(reset))
+		return refuse(why, size, "trace: reset must be true or false");
+	r->reset = json_is_true(reset);
+	return 0;
+}
+
 static int parse_args(struct ctl_request *r, json_t *req, unsigned int nfds,
 		      char *why, size_t size)
 {
@@ -144,6 +158,8 @@ static int parse_args(struct ctl_request *r, json_t *req, unsigned int nfds,
 		       refuse(why, size, "umount needs a mountpoint");
 	case CTL_CACHE:
 		return parse_cache(r, req, why, size);
+	case CTL_TRACE:
+		return parse_trace(r, req, why, size);
 	default:
 		return 0;
 	}

@@ -343,6 +343,7 @@ static void handle_read(const struct nydusfs_dev_hdr *hdr, size_t len)
 		goto fail;
 	}
 	dstats.chunks += rd->chunk_count;
+	trace_read(&rd->blob, rd->chunk_index, rd->chunk_count);
 	r->chunks = xzalloc(rd->chunk_count * sizeof(r->chunks[0]));
 	memcpy(r->chunks, rd->chunks, rd->chunk_count * sizeof(r->chunks[0]));
 	r->blob = req_blob(hdr, &rd->blob, &error);

@@ -98,6 +98,7 @@ static void mount_free(struct mount *m)
 		m->blobs[i]->mounts--;
 		cache_blob_put(m->blobs[i]);
 	}
+	trace_free(m);
 	free(m->srcs);
 	free(m->blobs);
 	free(m->digests);
@@ -283,6 +284,7 @@ static void madd_attach(struct madd *a)
 			}
 		}
 	}
+	trace_start(m);
 	sources_changed();
 	if (a->pf)
 		prefetch_start(m, a->pf);

@@ -420,6 +420,38 @@ extern struct dev_stats dstats;
 int dev_check_chunk(const struct nydusfs_dev_blob *db, uint32_t index,
 		    const struct nydusfs_dev_chunk *c);
 
+/* ---- trace.c: the order chunks were first asked for, per mount ---- */
+
+#define NFD_TRACE_MAX	1000000U	/* entries kept per mount */
+
+struct trace_entry {
+	uint32_t blob;			/* index in the mount's blob table */
+	uint32_t chunk;			/* index in that blob */
+};
+
+struct trace {
+	uint8_t **seen;			/* per blob: a bit per chunk, or NULL */
+	uint32_t *seen_len;		/* chunks each bitmap covers */
+	uint32_t nblobs;
+	struct trace_entry *v;		/* in first-use order */
+	uint32_t n, cap;
+	bool truncated;			/* more chunks came than NFD_TRACE_MAX */
+	uint64_t reads;			/* READs naming the mount's blobs */
+	uint64_t cached_at_start;	/* chunks present when it started */
+	unsigned int counting, gen;	/* blobs still opening, to count */
+	double since;			/* wall_time() it started */
+};
+
+struct mount;
+/* (Re)start @m's trace: empty, and count what the cache holds. */
+void trace_start(struct mount *m);
+void trace_free(struct mount *m);
+/* A READ of chunks @index..+@count of @db: for every mount naming it. */
+void trace_read(const struct nydusfs_dev_blob *db, uint32_t index,
+		uint32_t count);
+/* The trace answer's members, set in @o. */
+void trace_json(const struct mount *m, struct json_t *o);
+
 /* ---- mounts.c: registered images, persisted ---- */
 
 struct mount {
@@ -440,6 +472,7 @@ struct mount {
 	uint64_t pf_total, pf_done, pf_failed, pf_bytes;
 	bool pf_running;
 	double registered_at;
+	struct trace trace;		/* trace.c */
 };
 
 int mounts_init(const char *state_dir);	/* loads the saved table */
@@ -485,13 +518,13 @@ void control_exit(void);
 
 enum ctl_cmd {
 	CTL_PING, CTL_MOUNT, CTL_UMOUNT, CTL_STATUS, CTL_METRICS, CTL_CACHE,
-	NR_CTL
+	CTL_TRACE, NR_CTL
 };
 
 struct ctl_request {
 	enum ctl_cmd cmd;
 	struct json_t *json;		/* the strings below point into it */
-	/* mount, umount */
+	/* mount, umount, trace */
 	const char *mountpoint;
 	const char *bootstrap;
 	int bootstrap_fd;		/* index among the request's fds, or -1 */
@@ -503,6 +536,8 @@ struct ctl_request {
 	/* cache */
 	bool gc, has_limit;
 	uint64_t limit;
+	/* trace */
+	bool reset;			/* start the trace anew after answering */
 };
 
 /*
