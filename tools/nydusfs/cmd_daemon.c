@@ -32,24 +32,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "cmds.h"
 #include "mount_ref.h"
 #include "nydusfs/log.h"
 
-#define DEFAULT_SOCKET	"/run/nydusfs/nydusfsd.sock"
 #define DEFAULT_CONFIG	"/etc/nydusfs/nydusfsd.conf"
 #define MAX_SOURCES	32
 
-struct client {
-	const char *socket;
-	const char *config;
-	int fd;
-};
-
-static void cli_err(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void cli_err(const char *cmd, const char *fmt, ...)
+void cli_err(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -100,7 +91,7 @@ static char *daemon_setting(const char *path, const char *key)
 	return found;
 }
 
-static void client_setup(struct client *c)
+void client_setup(struct client *c)
 {
 	char *s;
 
@@ -116,7 +107,7 @@ static void client_setup(struct client *c)
 	c->fd = -1;
 }
 
-static int client_connect(struct client *c)
+int client_connect(struct client *c)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd;
@@ -193,8 +184,8 @@ static int client_open(struct client *c, const char *cmd, bool start)
 }
 
 /* Send @req (with @fds) and return the answer, or NULL after a message. */
-static json_t *client_call(struct client *c, const char *cmd, json_t *req,
-			   const int *fds, unsigned int nfds)
+json_t *client_call(struct client *c, const char *cmd, json_t *req,
+		    const int *fds, unsigned int nfds)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * MAX_SOURCES + sizeof(int))] = {};
 	char *text = json_dumps(req, JSON_COMPACT), *line = NULL;
@@ -258,7 +249,7 @@ static json_t *client_call(struct client *c, const char *cmd, json_t *req,
 }
 
 /* 0 if @ans says ok, else print its error and return 1 */
-static int answer_ok(const char *cmd, json_t *ans)
+int answer_ok(const char *cmd, json_t *ans)
 {
 	if (!ans)
 		return NYDUSFS_EXIT_FAILURE;

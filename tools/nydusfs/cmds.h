@@ -20,5 +20,6 @@ int cmd_umount(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_profile(int argc, char **argv);	/* cmd_profile.c */
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
 	{ "status", cmd_status, "show what nydusfsd is doing" },
 	{ "metrics", cmd_metrics, "print nydusfsd's metrics (Prometheus text)" },
 	{ "cache", cmd_cache, "show nydusfsd's cache usage, or run its GC" },
+	{ "profile", cmd_profile, "write the startup profile a workload recorded on a mount" },
 };
 
 static void usage(FILE *out)
