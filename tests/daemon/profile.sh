@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# timeout: 180
+#
+# nydusfs profile against nydusfsd on the host, with nydusfsd_fakedev
+# playing the kernel (one READ at a time, the chunks of the first three
+# regular files in nid order): the daemon records each chunk once, in the
+# order asked, and the profile names exactly the byte ranges of the files
+# that were read (not the daemon's own readahead, not a deduplicated copy);
+# the header names the bootstrap's digest and the chunk size.  Errors: no
+# daemon, a directory that is no mount, a mount of another type, nothing
+# read yet, the wrong bootstrap; warnings: prefetch on, a warm cache;
+# --reset.  ~10 s.
+. "$(dirname "$0")/../lib.sh"
+
+require jq sha256sum
+
+require_daemon_tools
+export NYDUSFS_SOCKET=$T/ctl.sock
+DPID=
+FPID=
+# shellcheck disable=SC2154
+trap 'rc=$?; trap - ERR; set +e; [ -z "$DPID" ] || kill $DPID; [ -z "$FPID" ] || kill $FPID; wait; (exit $rc); _cleanup' EXIT
+
+nyd() { "$NYDUSFS" "$@"; }
+
+# expect_fail WHAT GREP-PATTERN COMMAND...: exits 1 with that message
+expect_fail()
+{
+	local what=$1 pat=$2 rc=0
+
+	shift 2
+	"$@" >"$T/out" 2>"$T/err" || rc=$?
+	[ $rc = 1 ] || fail "$what: exit $rc, not 1: $(cat "$T/err")"
+	grep -q -- "$pat" "$T/err" || fail "$what: $(cat "$T/err")"
+	info "$what: $(head -c 300 "$T/err")"
+}
+
+# ---- the image: 4 KiB chunks; nids breadth-first ----
+mkdir -p "$T/src/bin" "$T/src/lib" "$T/mnt" "$T/mnt2"
+head -c 10000 /dev/urandom >"$T/src/bin/sh"
+head -c 9000 /dev/urandom >"$T/src/lib/libc.so"
+cp "$T/src/bin/sh" "$T/src/lib/copy"
+head -c 5000 /dev/urandom >"$T/src/etc.conf"
+nyd build -c 4K -z none -o "$T/img" "$T/src" >/dev/null
+mkdir -p "$T/src2"
+echo other >"$T/src2/f"
+nyd build -o "$T/img2" "$T/src2" >/dev/null
+# what fakedev --files 3 reads: the first three regular files by nid
+order=$(nyd inspect -t "$T/img/bootstrap" | awk '/^-/ { print $4, $5 }' |
+	sort -n | head -n 3 | awk '{ print $2 }' | tr '\n' ' ')
+[ "$order" = "/etc.conf /bin/sh /lib/copy " ] ||
+	fail "the builder's nid order changed: $order"
+
+cat >"$T/d.conf" <<EOF
+[daemon]
+device = unix:$T/dev.sock
+socket = $NYDUSFS_SOCKET
+state_dir = $T/state
+[cache]
+dir = $T/cache
+EOF
+
+expect_fail "no daemon" "nydusfsd is not running" nyd profile "$T/mnt"
+
+"$FAKEDEV" --socket "$T/dev.sock" --bootstrap "$T/img/bootstrap" \
+	--cache-dir "$T/cache" --files 3 --parallel 1 --wait-file "$T/go" \
+	--linger 3600 --timeout 60 >"$T/fd.out" 2>&1 &
+FPID=$!
+for _ in $(seq 100); do [ -S "$T/dev.sock" ] && break; sleep 0.1; done
+"$NYDUSFSD" --config "$T/d.conf" 2>>"$T/d.log" &
+DPID=$!
+for _ in $(seq 300); do nyd status >/dev/null 2>&1 && break; sleep 0.1; done
+nyd status >/dev/null || fail "the daemon did not come up: $(tail "$T/d.log")"
+
+# ---- errors before anything is read ----
+expect_fail "not a mount" "is not a mount point" nyd profile "$T/mnt"
+expect_fail "another filesystem" "is not a nydusfs mount (it is proc)" \
+	nyd profile /proc
+ln -sf "$NYDUSFS" "$T/mount.nydusfs"
+"$T/mount.nydusfs" "$T/img/bootstrap" "$T/mnt" -f \
+	-o "blob_dir=$T/img/blobs,noprefetch" || fail "mount.nydusfs -f"
+expect_fail "nothing read yet" "no record: nothing was read" nyd profile "$T/mnt"
+if grep -q warning "$T/err"; then
+	fail "a warning for an empty cache, no prefetch: $(cat "$T/err")"
+fi
+
+# ---- the fake kernel reads three files, one chunk at a time ----
+touch "$T/go"
+for _ in $(seq 300); do grep -q '^chunks' "$T/fd.out" && break; sleep 0.1; done
+grep -q '^chunks 5 present 0 fetched 5 errors 0' "$T/fd.out" ||
+	fail "fakedev: $(cat "$T/fd.out")"
+nyd profile -o "$T/prof" "$T/mnt" 2>"$T/err" || fail "profile: $(cat "$T/err")"
+info "$(cat "$T/err")"
+sed 's/^/# | /' "$T/prof" >&2
+printf '/etc.conf 0 5000\n/bin/sh 0 10000\n' >"$T/want"
+grep -v '^#' "$T/prof" | cmp -s - "$T/want" ||
+	fail "profile lines: $(grep -v '^#' "$T/prof")"
+grep -q "^# image: bootstrap sha256:$(sha256sum <"$T/img/bootstrap" | cut -c1-64) " \
+	"$T/prof" || fail "header: the bootstrap's digest"
+grep -q '^# chunk size: 4096$' "$T/prof" || fail "header: chunk size"
+grep -q '^# recorded: .*: 5 chunks first asked for in 5 READs$' "$T/prof" ||
+	fail "header: counts"
+! grep -q warning "$T/err" || fail "a warning: $(cat "$T/err")"
+info "the profile names what was read, in order: ok"
+
+# ---- the wrong bootstrap; --reset ----
+expect_fail "wrong bootstrap" "not the mounted image's bootstrap" \
+	nyd profile --bootstrap "$T/img2/bootstrap" "$T/mnt"
+nyd profile --reset "$T/mnt" >"$T/prof2" 2>/dev/null
+cmp -s <(grep -v '^#' "$T/prof2") "$T/want" || fail "--reset: the record"
+expect_fail "after --reset" "no record" nyd profile "$T/mnt"
+
+# ---- a second mount of the image: a warm cache, prefetch on ----
+"$T/mount.nydusfs" "$T/img/bootstrap" "$T/mnt2" -f \
+	-o "blob_dir=$T/img/blobs" || fail "mount.nydusfs -f (2)"
+expect_fail "warm cache" "no record" nyd profile "$T/mnt2"
+# the five read, and libc.so's three if the daemon's readahead took them
+grep -Eq "warning: [5-8] chunks of the image were in the cache" "$T/err" ||
+	fail "no warm cache warning: $(cat "$T/err")"
+grep -q "mounted with prefetch on" "$T/err" ||
+	fail "no prefetch warning: $(cat "$T/err")"
+info "warnings for a warm cache and prefetch: ok"
+nyd umount "$T/mnt"
+nyd umount "$T/mnt2"
+expect_fail "unregistered" "no registration" nyd profile "$T/mnt"
+kill $DPID
+wait $DPID || fail "the daemon exited $? on SIGTERM: $(tail -n 20 "$T/d.log")"
+DPID=
