@@ -3,8 +3,9 @@
  * libFuzzer target for nydusfsd's control socket requests
  * (daemon/control_req.c): the first byte says how many file descriptors
  * came with the line (0-3), the rest is the line.  A request that parses
- * names only descriptors that came, and a mount has an absolute
- * mountpoint, a bootstrap and a spec for each source.
+ * names only descriptors that came, a mount has an absolute
+ * mountpoint, a bootstrap and a spec for each source, and a trace an
+ * absolute mountpoint.
  */
 #include "fuzz.h"
 #include "nydusfsd.h"
@@ -38,6 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_mount(&r, nfds);
 		if (r.cmd == CTL_UMOUNT)
 			FUZZ_ASSERT(r.mountpoint);
+		if (r.cmd == CTL_TRACE)
+			FUZZ_ASSERT(r.mountpoint && r.mountpoint[0] == '/');
 	}
 	ctl_request_free(&r);
 	ctl_http_is_metrics(line, strlen(line));

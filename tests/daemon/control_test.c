@@ -45,6 +45,16 @@ static void test_good(void)
 	ret = ctl_request_parse("{\"cmd\":\"cache\"}", 0, &r, why, sizeof(why));
 	CHECK(!ret && !r.gc, "cache usage");
 	ctl_request_free(&r);
+
+	ret = ctl_request_parse("{\"cmd\":\"trace\",\"mountpoint\":\"/mnt/a\"}",
+				0, &r, why, sizeof(why));
+	CHECK(!ret && r.cmd == CTL_TRACE && !strcmp(r.mountpoint, "/mnt/a") &&
+	      !r.reset, "trace");
+	ctl_request_free(&r);
+	ret = ctl_request_parse("{\"cmd\":\"trace\",\"mountpoint\":\"/m\","
+				"\"reset\":true}", 0, &r, why, sizeof(why));
+	CHECK(!ret && r.cmd == CTL_TRACE && r.reset, "trace, reset");
+	ctl_request_free(&r);
 }
 
 static const struct {
@@ -80,6 +90,13 @@ static const struct {
 	  "limit must be a number" },
 	{ "{\"cmd\":\"cache\",\"op\":\"gc\",\"limit\":\"1G\"}", 0,
 	  "limit must be a number" },
+	{ "{\"cmd\":\"trace\"}", 0, "trace needs an absolute mountpoint" },
+	{ "{\"cmd\":\"trace\",\"mountpoint\":\"mnt\"}", 0,
+	  "trace needs an absolute mountpoint" },
+	{ "{\"cmd\":\"trace\",\"mountpoint\":[\"/m\"]}", 0,
+	  "trace needs an absolute mountpoint" },
+	{ "{\"cmd\":\"trace\",\"mountpoint\":\"/m\",\"reset\":1}", 0,
+	  "reset must be true or false" },
 };
 
 static void test_bad(void)
