@@ -5,7 +5,8 @@
 # stdout, and document every command and option with the fixed spellings
 # (build [OPTIONS] -o OUTDIR SOURCE..., check [--blob-dir DIR] BOOTSTRAP,
 # unpack [--blob-dir DIR] BOOTSTRAP DESTDIR, inspect [--json] BOOTSTRAP,
-# mount [OPTIONS] BOOTSTRAP|REF MOUNTPOINT, umount MOUNTPOINT).
+# mount [OPTIONS] BOOTSTRAP|REF MOUNTPOINT, umount MOUNTPOINT, profile
+# [OPTIONS] MOUNTPOINT).
 . "$(dirname "$0")/../lib.sh"
 require_nydusfs
 
@@ -40,6 +41,11 @@ help_has mount "BOOTSTRAP MOUNTPOINT" "REF MOUNTPOINT" docker:// oci: \
 	--dry-run --blob-dir /var/lib/nydusfs "plain"
 nyd_ok umount --help
 help_has umount MOUNTPOINT
+nyd_ok profile --help
+help_has profile MOUNTPOINT --output -o --bootstrap --reset --socket \
+	--no-prefetch "PATH OFFSET"
+nyd_ok --help
+help_has nydusfs profile
 
 for c in build check unpack inspect; do
 	nyd_ok "$c" --help
