@@ -235,6 +235,7 @@ void trace_json(const struct mount *m, json_t *o)
 	json_object_set_new(o, "bootstrap", json_string(m->bootstrap));
 	json_object_set_new(o, "blobs", blobs);
 	json_object_set_new(o, "prefetch", json_boolean(m->prefetch));
+	json_object_set_new(o, "prefetch_chunks", json_integer(m->pf_total));
 	json_object_set_new(o, "prefetched", json_integer(m->pf_done));
 	json_object_set_new(o, "cached_at_start",
 			    json_integer(t->cached_at_start));

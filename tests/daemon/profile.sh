@@ -42,7 +42,8 @@ head -c 10000 /dev/urandom >"$T/src/bin/sh"
 head -c 9000 /dev/urandom >"$T/src/lib/libc.so"
 cp "$T/src/bin/sh" "$T/src/lib/copy"
 head -c 5000 /dev/urandom >"$T/src/etc.conf"
-nyd build -c 4K -z none -o "$T/img" "$T/src" >/dev/null
+echo /lib/libc.so >"$T/plist"		# a prefetch list, for the warning
+nyd build -c 4K -z none -p "$T/plist" -o "$T/img" "$T/src" >/dev/null
 mkdir -p "$T/src2"
 echo other >"$T/src2/f"
 nyd build -o "$T/img2" "$T/src2" >/dev/null

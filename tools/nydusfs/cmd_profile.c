@@ -252,9 +252,12 @@ static void warn_trace(const struct profile_args *a, json_t *ans)
 	json_int_t cached = json_integer_value(json_object_get(ans,
 							       "cached_at_start"));
 
-	if (json_is_true(json_object_get(ans, "prefetch")))
-		fprintf(stderr, "nydusfs profile: warning: %s was mounted with prefetch on (%lld chunks prefetched): a chunk prefetched before the workload read it was never asked for and is missing from the profile; record with nydusfs mount --no-prefetch\n",
-			a->mp, (long long)json_integer_value(json_object_get(ans, "prefetched")));
+	if (json_is_true(json_object_get(ans, "prefetch")) &&
+	    json_integer_value(json_object_get(ans, "prefetch_chunks")))
+		fprintf(stderr, "nydusfs profile: warning: %s was mounted with prefetch on (%lld of %lld chunks prefetched): a chunk prefetched before the workload read it was never asked for and is missing from the profile; record with nydusfs mount --no-prefetch\n",
+			a->mp,
+			(long long)json_integer_value(json_object_get(ans, "prefetched")),
+			(long long)json_integer_value(json_object_get(ans, "prefetch_chunks")));
 	if (cached > 0)
 		fprintf(stderr, "nydusfs profile: warning: %lld chunks of the image were in the cache when the record started: reads of them are missing from the profile; record with an empty cache (unmount, nydusfs cache gc --all, mount again)\n",
 			(long long)cached);
