@@ -14,6 +14,10 @@
 #             it starts nydusfsd with the defaults
 #   chroot    chroot DIR /bin/sh -c 'cat /etc/os-release', and md5sum (a
 #             dynamically linked program of the image): the right output
+#   profile   nydusfs profile of the mount after chroot: it names the
+#             shell first, then the loader, libc, cat, md5sum, os-release;
+#             every range lies inside a regular file of the original, and
+#             it holds no more chunks than nydusfsd fetched
 #   lazy      the bytes nydusfsd fetched so far are a small fraction (at
 #             most 1/4) of the image's blobs
 #   crun      an OCI bundle whose rootfs is an overlay, the mount as its
@@ -109,6 +113,33 @@ got=$(chroot $T/m1 /usr/bin/md5sum /etc/os-release) || rc=1
 say "md5sum in the image: $got"
 [ "$got" = "$want  /etc/os-release" ] || rc=1
 result $rc chroot
+
+# ---- profile: what the chroot read, as ranges of files ----
+rc=0
+nydusfs profile -o $T/profile $T/m1 2>$T/profile.err || rc=1
+sed 's/^/# /' $T/profile.err
+grep -v '^#' $T/profile >$T/ranges
+sed 's/^/# profile: /' $T/ranges | head -n 30
+read -r first _ <$T/ranges
+[ "$first" = /usr/bin/dash ] || { rc=1; say "profile: $first first, not the shell"; }
+L=/usr/lib/x86_64-linux-gnu
+for f in /usr/bin/cat /usr/bin/md5sum /usr/lib/os-release $L/libc.so.6 \
+	$L/ld-linux-x86-64.so.2; do
+	grep -q "^$f " $T/ranges || { rc=1; say "profile: no $f"; }
+done
+while read -r p off len; do
+	size=$(stat -c %s "$DATA/ref1$p" 2>/dev/null) || size=-1
+	if [ -L "$DATA/ref1$p" ] || [ ! -f "$DATA/ref1$p" ] ||
+	   [ $((off + len)) -gt "$size" ] || [ "$len" -le 0 ]; then
+		rc=1; say "profile: $p $off $len: not inside a file of the image"
+	fi
+done <$T/ranges
+chunks=$(sed -n 's/^# recorded: .*: \([0-9]*\) chunks first asked for.*/\1/p' \
+	$T/profile)
+got=$(nydusfs metrics | awk '$1 == "nydusfsd_chunks_fetched_total" { print $2 }')
+say "profile: $(wc -l <$T/ranges) ranges, $chunks chunks; $got chunks fetched"
+[ "${chunks:-0}" -gt 0 ] && [ "$chunks" -le "${got:-0}" ] || rc=1
+result $rc profile
 
 # ---- lazy: a small fraction fetched ----
 rc=0

@@ -5,7 +5,8 @@
 # the image, end to end in one QEMU guest (tools/vm-run) with nydusfs.ko,
 # nydusfsd and docker-registry inside the guest; tests/daemon/guest_ref.sh
 # is the guest's part and lists the cases (mount by reference as a user
-# types it, chroot, bytes fetched, crun over an overlay, whole trees,
+# types it, chroot, the startup profile of that chroot (nydusfs profile),
+# bytes fetched, crun over an overlay, whole trees,
 # mount -t nydusfs, a second image reusing the cache, umount).
 #
 # On the host: a Debian minbase OCI layout (v1) and a multi-layer umoci
