@@ -342,6 +342,7 @@ static struct mount *mount_new(const char *mountpoint, const char *bootstrap,
 	m->bootstrap = xstrdup(bootstrap);
 	m->prefetch = prefetch;
 	m->registered_at = wall_time();
+	m->trace.since = m->registered_at;	/* trace_start() at attach */
 	return m;
 }
 

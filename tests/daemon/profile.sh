@@ -105,7 +105,9 @@ grep -q '^# recorded: .*: 5 chunks first asked for in 5 READs$' "$T/prof" ||
 ! grep -q warning "$T/err" || fail "a warning: $(cat "$T/err")"
 info "the profile names what was read, in order: ok"
 
-# ---- the wrong bootstrap; --reset ----
+# ---- an output that cannot be written, the wrong bootstrap; --reset ----
+expect_fail "bad output" "nodir/p: No such file or directory" \
+	nyd profile -o "$T/nodir/p" "$T/mnt"
 expect_fail "wrong bootstrap" "not the mounted image's bootstrap" \
 	nyd profile --bootstrap "$T/img2/bootstrap" "$T/mnt"
 nyd profile --reset "$T/mnt" >"$T/prof2" 2>/dev/null

@@ -276,6 +276,13 @@ static void utc(double t, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/* @s on a comment line: a control character would end it. */
+static void put_safe(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc((unsigned char)*s < ' ' ? '?' : *s, f);
+}
+
 static void write_header(FILE *f, const struct profile_args *a,
 			 const struct nydusfs_image *img, const char *path,
 			 json_t *ans)
@@ -289,9 +296,11 @@ static void write_header(FILE *f, const struct profile_args *a,
 	utc(time(NULL), now, sizeof(now));
 	utc(json_real_value(json_object_get(ans, "since")), since,
 	    sizeof(since));
-	fprintf(f, "# nydusfs startup profile, recorded by nydusfs profile from %s\n",
-		a->mp);
-	fprintf(f, "# image: bootstrap sha256:%s (%s)\n", hex, path);
+	fprintf(f, "# nydusfs startup profile, recorded by nydusfs profile from ");
+	put_safe(f, a->mp);
+	fprintf(f, "\n# image: bootstrap sha256:%s (", hex);
+	put_safe(f, path);
+	fprintf(f, ")\n");
 	fprintf(f, "# chunk size: %u\n", img->chunk_size);
 	fprintf(f, "# recorded: %s (the record began %s): %lld chunks first asked for in %lld READs%s%s\n",
 		now, since,
@@ -342,6 +351,8 @@ static int write_profile(struct profile_args *a, json_t *ans)
 		cli_err("profile", "%s: %s", a->output, strerror(errno));
 		ret = -EIO;
 	}
+	if (ret && f && f != stdout)
+		unlink(a->output);	/* no half a profile */
 	if (!ret)
 		fprintf(stderr, "nydusfs profile: %llu ranges of %llu files, %llu bytes (%llu chunks) to %s\n",
 			(unsigned long long)st.lines,
