@@ -687,8 +687,8 @@ int nydusfs_image_prefetch_range(const struct nydusfs_image *img,
 	n = le32_to_cpu(b->chunk_count);
 	if (!*count || *chunk >= n || *count > n - *chunk)
 		return nydusfs_image_corrupt(img,
-			"prefetch range %llu: chunks %u..+%u of blob %u are not within its %u chunks",
-			(unsigned long long)index, *chunk, *count, *blob, n);
+			"prefetch range %llu: %u chunks from chunk %u of blob %u do not fit in its %u chunks",
+			(unsigned long long)index, *count, *chunk, *blob, n);
 	return 0;
 }
 
