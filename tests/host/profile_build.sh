@@ -150,3 +150,28 @@ mut featureclear 'PREFETCH_RANGES feature clear but its region is set'
 mut overlap 'prefetch-ranges region at 4096 overlaps'
 mut past 'prefetch-ranges region .* runs past the end'
 info "corrupt range tables: refused with clear messages: ok"
+
+# convert --prefetch-list, with --prefetch: the profile's chunks first,
+# the glob's matches in the prefetch list after the profile's paths
+if command -v umoci >/dev/null && command -v skopeo >/dev/null; then
+	. "$TOP/tests/convert_lib.sh"
+	mk_small_image "$T/L"
+	printf '/usr/bin/new\n/etc/config 0 1\n/gone/file\n' >"$T/cprof"
+	nyd_ok convert -c 64K --prefetch-list "$T/cprof" -p '/usr/bin/l*' \
+		"oci:$T/L:v2" "oci:$T/C:v2"
+	grep -q "cprof:3: /gone/file is not in the image (skipped)" "$NYD_ERR" ||
+		fail "convert: no warning for the missing path: $(cat "$NYD_ERR")"
+	fetch_converted "oci:$T/C:v2" "$T/conv"
+	nyd_ok check "$T/conv/bootstrap"
+	nyd_ok inspect --json "$T/conv/bootstrap"
+	jq -e '.prefetch == ["/usr/bin/new", "/usr/bin/link"] and
+	       .prefetch_ranges == [{"blob": 0, "chunk": 0, "count": 9,
+				     "bytes": .prefetch_ranges[0].bytes}]' \
+		"$NYD_OUT" >/dev/null ||
+		fail "convert: $(jq -c '{prefetch, prefetch_ranges}' "$NYD_OUT")"
+	info "convert --prefetch-list with --prefetch: ok"
+	nyd convert --prefetch-list "$T/cprof" --prefetch-list "$T/cprof" \
+		"oci:$T/L:v2" "oci:$T/C:v3"
+	[ "$NYD_RC" = 2 ] && grep -q 'given twice' "$NYD_ERR" ||
+		fail "two --prefetch-list: exit $NYD_RC: $(cat "$NYD_ERR")"
+fi
