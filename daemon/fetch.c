@@ -418,6 +418,7 @@ static void schedule(struct defer *d)
 	struct job *j;
 
 	(void)d;
+	prefetch_profiles();
 	while (fetch.nranges < cfg.max_inflight && (j = next_job()))
 		start_range(j);
 }

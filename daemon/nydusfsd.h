@@ -505,6 +505,8 @@ void prefetch_start(struct mount *m, struct prefetch *pf);
 void prefetch_stop(struct mount *m);
 /* Called by the scheduler: queue up to @n prefetch chunks; how many. */
 unsigned int prefetch_refill(unsigned int n, uint64_t bytes);
+/* Called by the scheduler: queue the startup profiles' chunks. */
+void prefetch_profiles(void);
 /* Token bucket: ms to wait before the next prefetch range, 0 if now. */
 uint64_t prefetch_throttle(void);
 void prefetch_charge(uint64_t bytes);

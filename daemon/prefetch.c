@@ -1,14 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * nydusfsd: prefetch.  At mount, the chunks of the files in the
- * bootstrap's prefetch list (directories: everything under them), or of
- * every blob with [prefetch] all = true, are fetched in the background.
- * Prefetch jobs have the lowest priority: the scheduler asks for a few at
- * a time (prefetch_refill) when no on-demand or readahead job waits, runs
- * at most prefetch.max_inflight of them, and a token bucket keeps them
+ * nydusfsd: prefetch.  At mount, in this order: the chunks of the
+ * bootstrap's prefetch ranges (its startup profile), the chunks of the
+ * files in its prefetch list (directories: everything under them), and
+ * with [prefetch] all = true every other chunk of every blob.
+ *
+ * The profile's chunks are what the workload is about to read: they are
+ * all queued as soon as their blob is open, at readahead priority (behind
+ * on-demand reads, ahead of prefetch, outside prefetch.max_inflight and
+ * prefetch.bandwidth), so that they go out at once as a few large ranged
+ * requests (the builder laid them out contiguously).  The rest has the
+ * lowest priority: the scheduler asks for a few at a time
+ * (prefetch_refill) when no on-demand or readahead job waits, runs at
+ * most prefetch.max_inflight of them, and a token bucket keeps them
  * within prefetch.bandwidth.  Progress is in status and metrics.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +34,7 @@ struct prefetch {
 	struct mount *m;		/* NULL once stopped */
 	struct pf_item *items;
 	size_t n, cap, next;
+	size_t nprofile;		/* items[0..nprofile): the ranges */
 	unsigned int inflight;
 	uint64_t started;
 };
@@ -128,6 +137,22 @@ static void plan_nid(struct planner *p, uint32_t nid)
 	free(queue);
 }
 
+/* The startup profile's chunk ranges, in order. */
+static void plan_ranges(struct planner *p)
+{
+	uint32_t blob, chunk, count, c;
+	uint64_t i;
+
+	for (i = 0; i < p->img->prange_count; i++) {
+		if (nydusfs_image_prefetch_range(p->img, i, &blob, &chunk,
+						 &count))
+			continue;
+		for (c = 0; c < count; c++)
+			plan_chunk(p, blob, chunk + c);
+	}
+	p->pf->nprofile = p->pf->n;
+}
+
 struct prefetch *prefetch_plan(const struct nydusfs_image *img, bool all,
 			       uint64_t *chunks, uint64_t *bytes)
 {
@@ -143,11 +168,16 @@ struct prefetch *prefetch_plan(const struct nydusfs_image *img, bool all,
 		n = nydusfs_image_blob(img, i, &blob) ? 0 :
 		    le32_to_cpu(blob->chunk_count);
 		p.seen[i] = xzalloc(n / 8 + 1);
-		for (c = 0; all && c < n; c++)
+	}
+	plan_ranges(&p);
+	for (i = 0; i < img->prefetch_count; i++)
+		plan_nid(&p, le32_to_cpu(img->prefetch[i]));
+	for (i = 0; all && i < img->blob_count; i++) {
+		n = nydusfs_image_blob(img, i, &blob) ? 0 :
+		    le32_to_cpu(blob->chunk_count);
+		for (c = 0; c < n; c++)
 			plan_chunk(&p, i, c);
 	}
-	for (i = 0; !all && i < img->prefetch_count; i++)
-		plan_nid(&p, le32_to_cpu(img->prefetch[i]));
 	for (i = 0; i < img->blob_count; i++)
 		free(p.seen[i]);
 	free(p.seen);
@@ -225,11 +255,11 @@ static void pwait_done(struct fwait *w, int err)
 }
 
 /*
- * Queue up to @n chunks of one prefetch, while *@budget (compressed
- * bytes) lasts: how many were queued
+ * Queue up to @n chunks of one prefetch, items up to @end, at @prio, while
+ * *@budget (compressed bytes) lasts: how many were queued
  */
-static unsigned int refill_one(struct prefetch *pf, unsigned int n,
-			       uint64_t *budget)
+static unsigned int queue_items(struct prefetch *pf, size_t end, int prio,
+				unsigned int n, uint64_t *budget)
 {
 	struct mount *m = pf->m;
 	struct nydusfs_dev_chunk d;
@@ -239,7 +269,7 @@ static unsigned int refill_one(struct prefetch *pf, unsigned int n,
 	struct cblob *b;
 	int ret;
 
-	while (pf->next < pf->n && queued < n && *budget) {
+	while (pf->next < end && queued < n && *budget) {
 		it = &pf->items[pf->next];
 		b = it->blob < m->nblobs && m->blobs ? m->blobs[it->blob] : NULL;
 		if (b && b->state == CB_OPENING)
@@ -261,7 +291,7 @@ static unsigned int refill_one(struct prefetch *pf, unsigned int n,
 		pw->fw.fn = pwait_done;
 		pw->pf = pf;
 		pw->bytes = d.uncompressed_size;
-		ret = fetch_chunk(b, it->chunk, &d, PRIO_PREFETCH, false, &pw->fw);
+		ret = fetch_chunk(b, it->chunk, &d, prio, false, &pw->fw);
 		if (ret) {
 			free(pw);
 			if (ret > 0)
@@ -289,9 +319,27 @@ unsigned int prefetch_refill(unsigned int n, uint64_t bytes)
 	list_for_each_entry_safe(pf, next, &active, node) {
 		if (queued >= n || !bytes)
 			break;
-		queued += refill_one(pf, n - queued, &bytes);
+		if (pf->next < pf->nprofile)
+			continue;	/* prefetch_profiles() queues those */
+		queued += queue_items(pf, pf->n, PRIO_PREFETCH, n - queued,
+				      &bytes);
 	}
 	return queued;
+}
+
+/*
+ * Queue every chunk of the startup profiles whose blob is open, at
+ * readahead priority: called by the scheduler before it picks jobs.
+ */
+void prefetch_profiles(void)
+{
+	struct prefetch *pf, *next;
+	uint64_t unlimited = UINT64_MAX;
+
+	list_for_each_entry_safe(pf, next, &active, node)
+		if (pf->next < pf->nprofile)
+			queue_items(pf, pf->nprofile, PRIO_READAHEAD, UINT_MAX,
+				    &unlimited);
 }
 
 /* ---- bandwidth: a token bucket that may go into debt ---- */

@@ -35,6 +35,7 @@ struct builder {
 
 	struct nydusfs_image *dict;
 	uint32_t *dict_blob_map;	/* dict blob -> final index, or ~0 */
+	uint32_t dict_count;		/* blobs in the dictionary */
 	uint32_t new_blob_index;	/* final index of the new blob */
 	struct nydusfs_chunk_index *index;
 	struct nydusfs_new_blob blob;
@@ -42,6 +43,13 @@ struct builder {
 	uint32_t feature_compat;
 
 	struct region_buf regions[NYDUSFS_REGION_COUNT];
+	struct region_buf pranges;	/* struct nydusfs_prefetch_range[] */
+
+	/* the startup profile, resolved against the tree */
+	struct nydusfs_chunk_slot *first;	/* .file is a nid here */
+	size_t first_count, first_cap;
+	struct nydusfs_node **profile_paths;	/* whole-path entries */
+	uint32_t profile_path_count;
 	char *blob_dir;
 	char *blob_path;		/* the final blob, once renamed */
 	char *tmp_bootstrap;
@@ -222,6 +230,7 @@ static int load_chunk_dict(struct builder *b)
 			    strerror(-err));
 		return err;
 	}
+	b->dict_count = b->dict->blob_count;
 	b->dict_blob_map = malloc((b->dict->blob_count + 1) * sizeof(uint32_t));
 	if (!b->dict_blob_map)
 		return -ENOMEM;
@@ -243,28 +252,169 @@ static int load_chunk_dict(struct builder *b)
 	return 0;
 }
 
+/* ---- the startup profile ---- */
+
+static int first_add(struct builder *b, uint32_t nid, uint64_t slot)
+{
+	struct nydusfs_chunk_slot *f;
+
+	if (b->first_count == b->first_cap) {
+		b->first_cap = b->first_cap ? 2 * b->first_cap : 256;
+		f = realloc(b->first, b->first_cap * sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		b->first = f;
+	}
+	b->first[b->first_count].file = nid;
+	b->first[b->first_count].slot = slot;
+	b->first_count++;
+	return 0;
+}
+
+/* Slots of a regular file covering [off, off + len); len 0: all of it. */
+static int first_add_file(struct builder *b, struct nydusfs_node *node,
+			  uint64_t off, uint64_t len)
+{
+	uint64_t end = len && off + len < node->size ? off + len : node->size;
+	uint64_t s;
+	int err = 0;
+
+	for (s = off / b->chunk_size; !err && s * b->chunk_size < end; s++)
+		err = first_add(b, node->nid, s);
+	return err;
+}
+
+/* Every regular file under @dir, breadth first, children in name order. */
+static int first_add_tree(struct builder *b, struct nydusfs_node *dir)
+{
+	struct nydusfs_node **queue = malloc(b->count * sizeof(*queue)), *n;
+	uint8_t *queued = calloc(b->count / 8 + 1, 1);
+	uint32_t i, nid, head = 0, tail = 0;
+	int err = 0;
+
+	if (!queue || !queued) {
+		free(queue);
+		free(queued);
+		return -ENOMEM;
+	}
+	queue[tail++] = dir;
+	while (!err && head < tail) {
+		n = queue[head++];
+		if (S_ISREG(n->mode))
+			err = first_add_file(b, n, 0, 0);
+		for (i = 0; S_ISDIR(n->mode) && i < n->child_count; i++) {
+			nid = n->children[i].node->nid;
+			if (queued[nid / 8] & (1U << (nid % 8)))
+				continue;	/* a hard link seen already */
+			queued[nid / 8] |= 1U << (nid % 8);
+			queue[tail++] = n->children[i].node;
+		}
+	}
+	free(queue);
+	free(queued);
+	return err;
+}
+
+static int profile_path_add(struct builder *b, struct nydusfs_node *node)
+{
+	struct nydusfs_node **p;
+
+	p = realloc(b->profile_paths,
+		    (b->profile_path_count + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	b->profile_paths = p;
+	p[b->profile_path_count++] = node;
+	return 0;
+}
+
+static int resolve_entry(struct builder *b, const struct nydusfs_profile *p,
+			 const struct nydusfs_profile_entry *e)
+{
+	struct nydusfs_node *node = b->tree->root;
+	int err = 0;
+
+	if (*e->path)
+		err = nydusfs_tree_lookup(b->tree, e->path, &node);
+	if (err == -ENOENT || err == -ENOTDIR) {
+		nydusfs_warn("%s:%u: /%s is not in the image (skipped)",
+			     p->label, e->line, e->path);
+		return 0;
+	}
+	if (err)
+		return err;
+	if (e->len && !S_ISREG(node->mode)) {
+		nydusfs_warn("%s:%u: /%s is not a regular file: a range of it means nothing (skipped)",
+			     p->label, e->line, e->path);
+		return 0;
+	}
+	if (e->len && e->off >= node->size) {
+		nydusfs_warn("%s:%u: /%s: offset %llu is past its end (%llu bytes; skipped)",
+			     p->label, e->line, e->path,
+			     (unsigned long long)e->off,
+			     (unsigned long long)node->size);
+		return 0;
+	}
+	if (e->len)
+		return first_add_file(b, node, e->off, e->len);
+	err = profile_path_add(b, node);
+	if (!err)
+		err = S_ISREG(node->mode) ? first_add_file(b, node, 0, 0) :
+		      first_add_tree(b, node);
+	return err;
+}
+
+static int resolve_profile(struct builder *b)
+{
+	const struct nydusfs_profile *p = b->opts->profile;
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; p && !err && i < p->count; i++)
+		err = resolve_entry(b, p, &p->entries[i]);
+	if (err)
+		nydusfs_err("profile %s: %s", p->label, strerror(-err));
+	return err;
+}
+
 static int run_chunker(struct builder *b)
 {
 	struct nydusfs_chunker_opts co = {
 		.build = b->opts, .spool_fd = b->tree->spool_fd,
 		.blob_dir = b->blob_dir, .index = b->index,
+		.first = b->first, .first_count = b->first_count,
 	};
 	struct nydusfs_node **files = malloc((b->count + 1) * sizeof(*files));
 	uint8_t **digests = calloc(b->count + 1, sizeof(*digests));
+	uint32_t *file_of = malloc((b->count + 1) * sizeof(*file_of));
+	struct nydusfs_chunk_slot *first = NULL;
 	uint32_t i, n = 0;
+	size_t k;
 	int err = -ENOMEM;
 
 	b->slot_digests = calloc(b->count, sizeof(*b->slot_digests));
-	if (files && digests && b->slot_digests) {
-		for (i = 0; i < b->count; i++)
+	if (b->first_count)
+		first = malloc(b->first_count * sizeof(*first));
+	if (files && digests && file_of && b->slot_digests &&
+	    (first || !b->first_count)) {
+		for (i = 0; i < b->count; i++) {
+			file_of[i] = n;
 			if (S_ISREG(b->nodes[i]->mode))
 				files[n++] = b->nodes[i];
+		}
+		for (k = 0; k < b->first_count; k++) {
+			first[k].file = file_of[b->first[k].file];
+			first[k].slot = b->first[k].slot;
+		}
+		co.first = first;
 		err = nydusfs_chunker_run(&co, files, n, &b->blob, digests);
 		for (i = 0; i < n; i++)
 			b->slot_digests[files[i]->nid] = digests[i];
 	}
 	free(files);
 	free(digests);
+	free(file_of);
+	free(first);
 	return err;
 }
 
@@ -556,16 +706,35 @@ static int emit_inode(struct builder *b, struct nydusfs_node *node)
 	return 0;
 }
 
-static int emit_prefetch(struct builder *b)
+/* Add @nid to the prefetch list, unless it is there already. */
+static int prefetch_nid_add(struct builder *b, uint32_t nid)
 {
 	struct region_buf *rp = &b->regions[NYDUSFS_REGION_PREFETCH];
-	struct nydusfs_node *node;
-	uint32_t i, j, *nids = rp->p ? (uint32_t *)rp->p : NULL;
+	const __le32 *nids = (const __le32 *)rp->p;
+	uint64_t j, n = rp->len / sizeof(*nids);
 	__le32 *dst;
-	char *path;
 	int err;
 
-	for (i = 0; i < b->opts->prefetch_count; i++) {
+	for (j = 0; j < n; j++)
+		if (le32_to_cpu(nids[j]) == nid)
+			return 0;
+	err = rbuf_reserve(rp, sizeof(*dst), (void **)&dst);
+	if (!err)
+		*dst = cpu_to_le32(nid);
+	return err;
+}
+
+/* The profile's whole paths, then the --prefetch paths. */
+static int emit_prefetch(struct builder *b)
+{
+	struct nydusfs_node *node;
+	uint32_t i;
+	char *path;
+	int err = 0;
+
+	for (i = 0; !err && i < b->profile_path_count; i++)
+		err = prefetch_nid_add(b, b->profile_paths[i]->nid);
+	for (i = 0; !err && i < b->opts->prefetch_count; i++) {
 		path = strdup(b->opts->prefetch[i]);
 		if (!path)
 			return -ENOMEM;
@@ -581,20 +750,82 @@ static int emit_prefetch(struct builder *b)
 				    b->opts->prefetch[i], strerror(-err));
 			return err;
 		}
-		nids = (uint32_t *)rp->p;
-		for (j = 0; j < rp->len / sizeof(*dst); j++)
-			if (le32_to_cpu(nids[j]) == node->nid)
-				break;
-		if (j < rp->len / sizeof(*dst))
-			continue;
-		err = rbuf_reserve(rp, sizeof(*dst), (void **)&dst);
-		if (err)
-			return err;
-		*dst = cpu_to_le32(node->nid);
+		err = prefetch_nid_add(b, node->nid);
 	}
-	if (rp->len)
+	if (!err && b->regions[NYDUSFS_REGION_PREFETCH].len)
 		b->feature_compat |= NYDUSFS_FEATURE_COMPAT_PREFETCH;
+	return err;
+}
+
+/* Did we list chunk @ck of provisional blob @blob already? */
+static int prange_seen(struct builder *b, uint8_t **seen, uint32_t blob,
+		       uint32_t ck, bool *was)
+{
+	const struct nydusfs_blob *db;
+	uint32_t i = blob == NYDUSFS_BLOB_NEW ? b->dict_count : blob, n;
+
+	if (!seen[i]) {
+		n = b->blob.chunk_count;
+		if (blob != NYDUSFS_BLOB_NEW && !nydusfs_image_blob(b->dict, blob, &db))
+			n = le32_to_cpu(db->chunk_count);
+		seen[i] = calloc(n / 8 + 1, 1);
+		if (!seen[i])
+			return -ENOMEM;
+	}
+	*was = seen[i][ck / 8] & (1U << (ck % 8));
+	seen[i][ck / 8] |= 1U << (ck % 8);
 	return 0;
+}
+
+/* Append chunk @ck of final blob @fb, merged into the last range if next. */
+static int prange_add(struct builder *b, uint32_t fb, uint32_t ck)
+{
+	struct region_buf *rb = &b->pranges;
+	struct nydusfs_prefetch_range *last = NULL;
+	int err;
+
+	if (rb->len)
+		last = (void *)(rb->p + rb->len - sizeof(*last));
+	if (last && le32_to_cpu(last->blob) == fb &&
+	    le32_to_cpu(last->chunk) + le32_to_cpu(last->count) == ck) {
+		last->count = cpu_to_le32(le32_to_cpu(last->count) + 1);
+		return 0;
+	}
+	err = rbuf_reserve(rb, sizeof(*last), (void **)&last);
+	if (err)
+		return err;
+	last->blob = cpu_to_le32(fb);
+	last->chunk = cpu_to_le32(ck);
+	last->count = cpu_to_le32(1);
+	return 0;
+}
+
+/* The profile's chunks, in profile order, each once: the range table. */
+static int emit_pranges(struct builder *b)
+{
+	uint8_t **seen = calloc(b->dict_count + 1, sizeof(*seen));
+	const struct nydusfs_chunk_ref *ref;
+	uint32_t i;
+	size_t k;
+	bool was;
+	int err = seen ? 0 : -ENOMEM;
+
+	for (k = 0; !err && k < b->first_count; k++) {
+		ref = &b->nodes[b->first[k].file]->refs[b->first[k].slot];
+		if (ref->blob_index == NYDUSFS_CHUNK_HOLE)
+			continue;
+		err = prange_seen(b, seen, ref->blob_index, ref->chunk_index,
+				  &was);
+		if (!err && !was)
+			err = prange_add(b, final_blob_index(b, ref->blob_index),
+					 ref->chunk_index);
+	}
+	for (i = 0; seen && i <= b->dict_count; i++)
+		free(seen[i]);
+	free(seen);
+	if (!err && b->pranges.len)
+		b->feature_compat |= NYDUSFS_FEATURE_COMPAT_PREFETCH_RANGES;
+	return err;
 }
 
 static int emit_metadata(struct builder *b)
@@ -613,6 +844,8 @@ static int emit_metadata(struct builder *b)
 	err = emit_blobs(b);
 	if (!err)
 		err = emit_prefetch(b);
+	if (!err)
+		err = emit_pranges(b);
 	return err;
 }
 
@@ -657,6 +890,12 @@ static void fill_super(struct builder *b, struct nydusfs_super_block *sb)
 		off = NYDUSFS_ROUND_UP(off + b->regions[r].len,
 				       (uint64_t)NYDUSFS_BLKSZ);
 	}
+	if (b->pranges.len) {
+		sb->prefetch_ranges.offset = cpu_to_le64(off);
+		sb->prefetch_ranges.size = cpu_to_le64(b->pranges.len);
+		off = NYDUSFS_ROUND_UP(off + b->pranges.len,
+				       (uint64_t)NYDUSFS_BLKSZ);
+	}
 	sb->bootstrap_size = cpu_to_le64(off);
 	memcpy(sb->root_digest, b->tree->root->digest, NYDUSFS_DIGEST_SIZE);
 	sb->checksum = cpu_to_le32(nydusfs_sb_checksum(sb));
@@ -681,6 +920,11 @@ static int write_bootstrap_fd(struct builder *b, int fd)
 		if (!err)
 			err = write_all(fd, zeros, pad, "bootstrap");
 	}
+	pad = -b->pranges.len & (NYDUSFS_BLKSZ - 1);
+	if (!err)
+		err = write_all(fd, b->pranges.p, b->pranges.len, "bootstrap");
+	if (!err)
+		err = write_all(fd, zeros, pad, "bootstrap");
 	if (!err && fsync(fd)) {
 		nydusfs_err("writing bootstrap: %s", strerror(errno));
 		err = -errno;
@@ -785,6 +1029,9 @@ static void builder_free(struct builder *b)
 	}
 	for (r = 0; r < NYDUSFS_REGION_COUNT; r++)
 		free(b->regions[r].p);
+	free(b->pranges.p);
+	free(b->first);
+	free(b->profile_paths);
 	free(b->slot_digests);
 	free(b->nodes);
 	free(b->dict_blob_map);
@@ -805,6 +1052,8 @@ static int build_steps(struct builder *b)
 	err = assign_nids(b);
 	if (!err)
 		err = check_nodes(b);
+	if (!err)
+		err = resolve_profile(b);
 	if (!err)
 		err = load_chunk_dict(b);
 	if (!err)

@@ -171,17 +171,24 @@ static int check_padding(struct checker *c)
 			return err;
 	}
 	end = NYDUSFS_BLKSZ;
-	for (i = 0; i <= NYDUSFS_REGION_COUNT; i++) {
+	for (i = 0; i <= NYDUSFS_REGION_COUNT + 1; i++) {
 		off = img->size;
 		size = 0;
 		if (i < NYDUSFS_REGION_COUNT) {
 			off = le64_to_cpu(img->sb->regions[i].offset);
 			size = le64_to_cpu(img->sb->regions[i].size);
+		} else if (i == NYDUSFS_REGION_COUNT) {
+			if (!img->pranges)
+				continue;
+			off = le64_to_cpu(img->sb->prefetch_ranges.offset);
+			size = le64_to_cpu(img->sb->prefetch_ranges.size);
 		}
 		if (!all_zero(img->buf + end, off - end)) {
 			err = report(c, "padding before %s (%llu..%llu) is not zero",
 				     i < NYDUSFS_REGION_COUNT ?
-				     nydusfs_region_names[i] : "the end",
+				     nydusfs_region_names[i] :
+				     i == NYDUSFS_REGION_COUNT ?
+				     "prefetch-ranges" : "the end",
 				     (unsigned long long)end,
 				     (unsigned long long)off);
 			if (err)
@@ -189,6 +196,25 @@ static int check_padding(struct checker *c)
 		}
 		end = off + size;
 	}
+	return 0;
+}
+
+static int check_prange_feature(struct checker *c)
+{
+	const struct nydusfs_super_block *sb = c->img->sb;
+	bool has = le32_to_cpu(sb->feature_compat) &
+		   NYDUSFS_FEATURE_COMPAT_PREFETCH_RANGES;
+
+	if (!has && !all_zero(&sb->prefetch_ranges,
+			      sizeof(sb->prefetch_ranges)))
+		return report(c, "superblock: PREFETCH_RANGES feature clear but its region is set (%llu bytes at %llu)",
+			      (unsigned long long)le64_to_cpu(sb->prefetch_ranges.size),
+			      (unsigned long long)le64_to_cpu(sb->prefetch_ranges.offset));
+	if (has && !c->img->prange_count)
+		return report(c, "superblock: PREFETCH_RANGES feature set but the prefetch range table is empty");
+	if (has && le16_to_cpu(sb->version_minor) < 1)
+		return report(c, "superblock: PREFETCH_RANGES feature set in a version 1.%u bootstrap (it needs 1.1)",
+			      le16_to_cpu(sb->version_minor));
 	return 0;
 }
 
@@ -205,6 +231,8 @@ static int check_super(struct checker *c)
 			     img->label, compat & ~NYDUSFS_FEATURE_COMPAT_SUPP);
 	if (!all_zero(sb->reserved, sizeof(sb->reserved)))
 		err = report(c, "superblock: reserved bytes are not zero");
+	if (!err)
+		err = check_prange_feature(c);
 	if (!err && has_prefetch != !!img->prefetch_count)
 		err = report(c, "superblock: PREFETCH feature %s but the prefetch table has %llu entries",
 			     has_prefetch ? "set" : "clear",
@@ -672,6 +700,26 @@ static int check_prefetch(struct checker *c)
 	return err;
 }
 
+/* Every range names a blob and chunks inside it; reserved is zero. */
+static int check_prefetch_ranges(struct checker *c)
+{
+	const struct nydusfs_image *img = c->img;
+	uint32_t blob, chunk, count;
+	uint64_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < img->prange_count; i++) {
+		err = nydusfs_image_prefetch_range(img, i, &blob, &chunk,
+						   &count);
+		if (err)
+			err = accessor_failed(c, err);
+		else if (img->pranges[i].reserved)
+			err = report(c, "prefetch range %llu: reserved field is not zero",
+				     (unsigned long long)i);
+	}
+	return err;
+}
+
 static int check_tree(struct checker *c)
 {
 	const struct nydusfs_image *img = c->img;
@@ -696,6 +744,8 @@ static int check_tree(struct checker *c)
 		err = check_unused(c, c->used_refs, img->ref_count, "chunk-ref");
 	if (!err)
 		err = check_prefetch(c);
+	if (!err)
+		err = check_prefetch_ranges(c);
 	return err;
 }
 

@@ -2,8 +2,10 @@
 /*
  * The chunker: cuts regular files into chunk-sized slots, and on worker
  * threads reads, hole-checks, hashes and compresses each slot.  The main
- * thread takes the results strictly in slot order, so dedup and the blob's
- * byte order do not depend on thread timing: the output is reproducible.
+ * thread takes the results strictly in the order they were queued (a
+ * startup profile's slots first, then every other slot, file by file), so
+ * dedup and the blob's byte order do not depend on thread timing: the
+ * output is reproducible.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -51,6 +53,12 @@ struct chunker {
 	uint64_t queued;		/* jobs handed to the ring so far */
 	uint64_t picked;		/* jobs taken by workers so far */
 	bool stop;
+
+	/* the producer's cursor: opts->first, then every slot in order */
+	size_t first_next;
+	uint32_t pfile;
+	uint64_t pslot;
+	uint8_t **early;		/* per file, bit per slot: cut first */
 
 	/* the blob being written (main thread only) */
 	int blob_fd;
@@ -337,29 +345,62 @@ static struct chunk_job *wait_job(struct chunker *c, uint64_t seq)
 	return job;
 }
 
+static bool test_and_set_early(struct chunker *c, uint32_t file,
+			       uint64_t slot)
+{
+	uint8_t *bits = c->early[file], bit = 1U << (slot % 8);
+	bool was = bits[slot / 8] & bit;
+
+	bits[slot / 8] |= bit;
+	return was;
+}
+
+/* The next slot to cut: the profile's first, then the rest in order. */
+static bool next_slot(struct chunker *c, uint32_t *file, uint64_t *slot)
+{
+	const struct nydusfs_chunk_slot *f;
+
+	while (c->first_next < c->opts->first_count) {
+		f = &c->opts->first[c->first_next++];
+		if (f->file >= c->count ||
+		    f->slot >= node_slots(c, c->nodes[f->file]) ||
+		    test_and_set_early(c, f->file, f->slot))
+			continue;
+		*file = f->file;
+		*slot = f->slot;
+		return true;
+	}
+	while (c->pfile < c->count) {
+		if (c->pslot >= node_slots(c, c->nodes[c->pfile])) {
+			c->pfile++;
+			c->pslot = 0;
+			continue;
+		}
+		*slot = c->pslot++;
+		*file = c->pfile;
+		if (c->early && c->early[*file][*slot / 8] & (1U << (*slot % 8)))
+			continue;
+		return true;
+	}
+	return false;
+}
+
 static int chunker_pipeline(struct chunker *c, struct nydusfs_new_blob *blob,
 			    uint8_t **slot_digests)
 {
-	uint32_t pfile = 0, cfile = 0;	/* producer and consumer cursors */
-	uint64_t pslot = 0, cslot = 0, seq = 0;
+	bool more = true;
+	uint64_t seq = 0, slot;
 	struct chunk_job *job;
+	uint32_t file;
 	int err;
 
 	for (;;) {
-		while (pfile < c->count && c->queued - seq < c->ring_size) {
-			if (pslot >= node_slots(c, c->nodes[pfile])) {
-				pfile++;
-				pslot = 0;
-				continue;
-			}
-			queue_job(c, pfile, pslot++);
+		while (more && c->queued - seq < c->ring_size) {
+			more = next_slot(c, &file, &slot);
+			if (more)
+				queue_job(c, file, slot);
 		}
-		while (cfile < c->count &&
-		       cslot >= node_slots(c, c->nodes[cfile])) {
-			cfile++;
-			cslot = 0;
-		}
-		if (cfile == c->count)
+		if (seq == c->queued)
 			return 0;
 		job = wait_job(c, seq);
 		err = chunker_consume(c, blob, job, slot_digests);
@@ -367,7 +408,6 @@ static int chunker_pipeline(struct chunker *c, struct nydusfs_new_blob *blob,
 			return err;
 		job->state = JOB_FREE;
 		seq++;
-		cslot++;
 	}
 }
 
@@ -404,6 +444,9 @@ static void chunker_free(struct chunker *c)
 	}
 	free(c->ring);
 	free(c->wbuf);
+	for (i = 0; c->early && i < c->count; i++)
+		free(c->early[i]);
+	free(c->early);
 	EVP_MD_CTX_free(c->blob_md);
 }
 
@@ -412,8 +455,18 @@ static int chunker_alloc_refs(struct chunker *c, uint8_t **slot_digests)
 	uint32_t i;
 	uint64_t n;
 
+	if (c->opts->first_count) {
+		c->early = calloc(c->count + 1, sizeof(*c->early));
+		if (!c->early)
+			return -ENOMEM;
+	}
 	for (i = 0; i < c->count; i++) {
 		n = node_slots(c, c->nodes[i]);
+		if (c->early) {
+			c->early[i] = calloc(n / 8 + 1, 1);
+			if (!c->early[i])
+				return -ENOMEM;
+		}
 		c->nodes[i]->blocks = 0;
 		c->nodes[i]->refs = calloc(n ? n : 1,
 					   sizeof(*c->nodes[i]->refs));

@@ -18,6 +18,9 @@ _Static_assert(sizeof(struct nydusfs_chunk) == 64, "chunk");
 _Static_assert(offsetof(struct nydusfs_super_block, regions) == 40, "regions");
 _Static_assert(offsetof(struct nydusfs_super_block, root_digest) == 168, "rd");
 _Static_assert(offsetof(struct nydusfs_inode, digest) == 72, "idigest");
+_Static_assert(offsetof(struct nydusfs_super_block, prefetch_ranges) == 200,
+	       "prefetch_ranges");
+_Static_assert(sizeof(struct nydusfs_prefetch_range) == 16, "prefetch_range");
 
 const size_t nydusfs_region_entry_size[NYDUSFS_REGION_COUNT] = {
 	[NYDUSFS_REGION_INODES] = sizeof(struct nydusfs_inode),

@@ -130,12 +130,11 @@ static int check_super(struct nydusfs_image *img, unsigned int flags)
 	return 0;
 }
 
-static int check_region(struct nydusfs_image *img, unsigned int i,
-			uint64_t *prev_end)
+static int check_one_region(struct nydusfs_image *img,
+			    const struct nydusfs_region *r, const char *name,
+			    size_t entsize, uint64_t *prev_end)
 {
-	const struct nydusfs_region *r = &img->sb->regions[i];
 	uint64_t off = le64_to_cpu(r->offset), size = le64_to_cpu(r->size);
-	const char *name = nydusfs_region_names[i];
 
 	if (off % NYDUSFS_BLKSZ)
 		return nydusfs_image_corrupt(img,
@@ -151,12 +150,40 @@ static int check_region(struct nydusfs_image *img, unsigned int i,
 			"%s region (%llu bytes at %llu) runs past the end of the bootstrap (%zu bytes)",
 			name, (unsigned long long)size,
 			(unsigned long long)off, img->size);
-	if (size % nydusfs_region_entry_size[i])
+	if (size % entsize)
 		return nydusfs_image_corrupt(img,
 			"%s region size %llu is not a multiple of its %zu-byte entries",
-			name, (unsigned long long)size,
-			nydusfs_region_entry_size[i]);
+			name, (unsigned long long)size, entsize);
 	*prev_end = off + size;
+	return 0;
+}
+
+static int check_region(struct nydusfs_image *img, unsigned int i,
+			uint64_t *prev_end)
+{
+	return check_one_region(img, &img->sb->regions[i],
+				nydusfs_region_names[i],
+				nydusfs_region_entry_size[i], prev_end);
+}
+
+/* The 1.1 table of chunk ranges, after the other regions; only with its
+ * feature bit (a compatible feature: without it the field is ignored). */
+static int check_prefetch_ranges(struct nydusfs_image *img, uint64_t prev_end)
+{
+	const struct nydusfs_region *r = &img->sb->prefetch_ranges;
+	int err;
+
+	if (!(le32_to_cpu(img->sb->feature_compat) &
+	      NYDUSFS_FEATURE_COMPAT_PREFETCH_RANGES))
+		return 0;
+	err = check_one_region(img, r, "prefetch-ranges",
+			       sizeof(struct nydusfs_prefetch_range),
+			       &prev_end);
+	if (err)
+		return err;
+	img->pranges = (const void *)(img->buf + le64_to_cpu(r->offset));
+	img->prange_count = le64_to_cpu(r->size) /
+			    sizeof(struct nydusfs_prefetch_range);
 	return 0;
 }
 
@@ -180,6 +207,9 @@ static int check_regions(struct nydusfs_image *img)
 		if (err)
 			return err;
 	}
+	err = check_prefetch_ranges(img, prev_end);
+	if (err)
+		return err;
 	img->inodes = region_ptr(img, NYDUSFS_REGION_INODES, &n);
 	if (n != img->inode_count)
 		return nydusfs_image_corrupt(img,
@@ -629,6 +659,36 @@ int nydusfs_image_chunk(const struct nydusfs_image *img, uint32_t blob_index,
 	if (err)
 		return err;
 	*out = c;
+	return 0;
+}
+
+int nydusfs_image_prefetch_range(const struct nydusfs_image *img,
+				 uint64_t index, uint32_t *blob,
+				 uint32_t *chunk, uint32_t *count)
+{
+	const struct nydusfs_prefetch_range *r;
+	const struct nydusfs_blob *b;
+	uint32_t n;
+	int err;
+
+	if (index >= img->prange_count)
+		return -ENOENT;
+	r = &img->pranges[index];
+	*blob = le32_to_cpu(r->blob);
+	*chunk = le32_to_cpu(r->chunk);
+	*count = le32_to_cpu(r->count);
+	if (*blob >= img->blob_count)
+		return nydusfs_image_corrupt(img,
+			"prefetch range %llu: blob %u beyond the blob count %u",
+			(unsigned long long)index, *blob, img->blob_count);
+	err = nydusfs_image_blob(img, *blob, &b);
+	if (err)
+		return err;
+	n = le32_to_cpu(b->chunk_count);
+	if (!*count || *chunk >= n || *count > n - *chunk)
+		return nydusfs_image_corrupt(img,
+			"prefetch range %llu: %u chunks from chunk %u of blob %u do not fit in its %u chunks",
+			(unsigned long long)index, *count, *chunk, *blob, n);
 	return 0;
 }
 

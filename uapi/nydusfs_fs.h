@@ -13,7 +13,7 @@
 
 #define NYDUSFS_MAGIC			0x4644594eU	/* "NYDF" */
 #define NYDUSFS_VERSION_MAJOR		1
-#define NYDUSFS_VERSION_MINOR		0
+#define NYDUSFS_VERSION_MINOR		1	/* 1: prefetch ranges */
 
 #define NYDUSFS_BLKSZBITS		12
 #define NYDUSFS_BLKSZ			(1U << NYDUSFS_BLKSZBITS)
@@ -31,8 +31,10 @@
 /* Compatible features: a reader that does not know them may ignore them. */
 #define NYDUSFS_FEATURE_COMPAT_PREFETCH		0x00000001
 #define NYDUSFS_FEATURE_COMPAT_CHUNK_DICT	0x00000002
+#define NYDUSFS_FEATURE_COMPAT_PREFETCH_RANGES	0x00000004
 #define NYDUSFS_FEATURE_COMPAT_SUPP		(NYDUSFS_FEATURE_COMPAT_PREFETCH | \
-						 NYDUSFS_FEATURE_COMPAT_CHUNK_DICT)
+						 NYDUSFS_FEATURE_COMPAT_CHUNK_DICT | \
+						 NYDUSFS_FEATURE_COMPAT_PREFETCH_RANGES)
 
 /* Incompatible features: a reader must refuse an image with unknown ones. */
 #define NYDUSFS_FEATURE_INCOMPAT_LZ4		0x00000001
@@ -78,6 +80,9 @@ struct nydusfs_region {
  * @bootstrap_size: size of the bootstrap file, a multiple of NYDUSFS_BLKSZ
  * @regions: the metadata regions, indexed by NYDUSFS_REGION_*
  * @root_digest: the root directory's merkle digest
+ * @prefetch_ranges: where the struct nydusfs_prefetch_range[] table
+ *	lives, after the last region of @regions; zero unless
+ *	NYDUSFS_FEATURE_COMPAT_PREFETCH_RANGES is set (version 1.1)
  * @reserved: zero
  */
 struct nydusfs_super_block {
@@ -95,7 +100,24 @@ struct nydusfs_super_block {
 	__le64 bootstrap_size;
 	struct nydusfs_region regions[NYDUSFS_REGION_COUNT];
 	__u8 root_digest[NYDUSFS_DIGEST_SIZE];
-	__u8 reserved[56];
+	struct nydusfs_region prefetch_ranges;
+	__u8 reserved[40];
+};
+
+/**
+ * struct nydusfs_prefetch_range - chunks a workload needs at start: the
+ *	table lists them in the order they are needed
+ * @blob: index in the blob table
+ * @chunk: first chunk, an index in that blob's chunk table
+ * @count: number of chunks, at least 1; @chunk + @count is at most the
+ *	blob's chunk_count
+ * @reserved: zero
+ */
+struct nydusfs_prefetch_range {
+	__le32 blob;
+	__le32 chunk;
+	__le32 count;
+	__le32 reserved;
 };
 
 /* File types in directory entries; the same values as DT_* >> 0 */

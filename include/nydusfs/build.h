@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "nydusfs/profile.h"
 #include "nydusfs/tree.h"
 
 struct nydusfs_build_opts {
@@ -21,6 +22,9 @@ struct nydusfs_build_opts {
 	const char *chunk_dict;		/* bootstrap path, or NULL */
 	char **prefetch;		/* paths in the tree */
 	unsigned int prefetch_count;
+	/* laid out first in the new blob, recorded as prefetch ranges;
+	 * its whole-path entries join the prefetch list too; or NULL */
+	const struct nydusfs_profile *profile;
 };
 
 int nydusfs_build(struct nydusfs_tree *tree,
@@ -52,15 +56,24 @@ struct nydusfs_new_blob {
 	char *tmp_path;			/* until renamed to its digest */
 };
 
+/* One chunk-sized slot of a file: the file's index in the chunker's array. */
+struct nydusfs_chunk_slot {
+	uint32_t file;
+	uint64_t slot;
+};
+
 struct nydusfs_chunker_opts {
 	const struct nydusfs_build_opts *build;
 	int spool_fd;
 	const char *blob_dir;
 	struct nydusfs_chunk_index *index;	/* dictionary chunks preloaded */
+	const struct nydusfs_chunk_slot *first;	/* cut these first, in order */
+	size_t first_count;
 };
 
 /*
- * Cut every regular file of @nodes (in nid order) into chunks, fill each
+ * Cut the slots of @first (repeats are cut once), then every other slot of
+ * the regular files of @nodes (in nid order) into chunks, fill each
  * node's refs[] (blob NYDUSFS_BLOB_NEW or a dictionary blob index) and
  * slot digests, and write the new blob.  @slot_digests receives, per node,
  * a malloc()ed array of its slots' digests (zero for holes).

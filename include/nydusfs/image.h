@@ -47,6 +47,9 @@ struct nydusfs_image {
 	uint64_t strings_size;
 	const __le32 *prefetch;
 	uint64_t prefetch_count;
+	/* NULL and 0 unless NYDUSFS_FEATURE_COMPAT_PREFETCH_RANGES */
+	const struct nydusfs_prefetch_range *pranges;
+	uint64_t prange_count;
 };
 
 /* The largest bootstrap a reader accepts (counts stay far below 2^32). */
@@ -76,6 +79,10 @@ int nydusfs_image_blob(const struct nydusfs_image *img, uint32_t index,
 /* Chunk @index of blob @blob_index. */
 int nydusfs_image_chunk(const struct nydusfs_image *img, uint32_t blob_index,
 			uint32_t index, const struct nydusfs_chunk **out);
+/* Entry @index of the prefetch range table: blob, first chunk, count. */
+int nydusfs_image_prefetch_range(const struct nydusfs_image *img,
+				 uint64_t index, uint32_t *blob,
+				 uint32_t *chunk, uint32_t *count);
 /* Slot @slot of regular file @nid; *out is NULL for a hole. */
 int nydusfs_image_file_chunk(const struct nydusfs_image *img, uint32_t nid,
 			     uint64_t slot, uint32_t *blob_index,

@@ -3,7 +3,8 @@
  * The fetch engine against a fake backend that records every ranged
  * request: adjacent chunks are merged up to merge_limit (never across a
  * gap), one fetch per chunk however many wait, on-demand before readahead
- * before prefetch, and a chunk whose bytes fail verification is fetched
+ * before prefetch, an on-demand read of a chunk already in flight for
+ * prefetch waits for that request, and a chunk whose bytes fail verification is fetched
  * from the next source, or fails with EIO when none is left; bad data
  * never reaches the cache.
  */
@@ -61,6 +62,10 @@ static void deliver(struct defer *d)
 	free(dv);
 }
 
+/* hold_next: keep the next range's bytes back (in held) until released */
+static bool hold_next;
+static struct delivery *held;
+
 static int fake_start(struct range *r)
 {
 	struct fake *f = r->src->priv;
@@ -72,6 +77,11 @@ static int fake_start(struct range *r)
 	dv->r = r;
 	dv->f = f;
 	dv->d.fn = deliver;
+	if (hold_next) {
+		hold_next = false;
+		held = dv;
+		return 0;
+	}
 	defer_call(&dv->d);
 	return 0;
 }
@@ -234,6 +244,35 @@ static void test_dedup(void)
 	cache_blob_put(b);
 }
 
+static bool one_started(void)
+{
+	return nlog >= 1;
+}
+
+/* A READ of a chunk whose prefetch request is out joins it. */
+static void test_inflight_dedup(void)
+{
+	struct cblob *b = open_blob(6);
+	uint32_t i;
+
+	reset();
+	cfg.merge_limit = 4 << 20;
+	hold_next = true;
+	for (i = 0; i < 4; i++)
+		want(b, i, PRIO_PREFETCH);
+	CHECK(env_run_until(one_started) && held,
+	      "the prefetch range is out (chunks 0..3 in one request)");
+	CHECK(want(b, 2, PRIO_DEMAND) == 0 && fstats.jobs == 4 &&
+	      !waits[4].done, "an on-demand read of chunk 2, in flight, waits");
+	defer_call(&held->d);
+	held = NULL;
+	CHECK(env_run_until(all_done) && !waits[4].err && cache_holds(b, 2),
+	      "the read is answered by the prefetch's bytes");
+	CHECK(nlog == 1 && log_[0].first == 0 && log_[0].last == 3,
+	      "one request in all: no second fetch of chunk 2 (got %u)", nlog);
+	cache_blob_put(b);
+}
+
 static void test_priority(void)
 {
 	struct cblob *b = open_blob(3);
@@ -304,6 +343,7 @@ int main(void)
 	add_source(&fb, "fake:b");
 	test_merge();
 	test_dedup();
+	test_inflight_dedup();
 	test_priority();
 	test_verify_fallback();
 	test_all_bad();

@@ -28,7 +28,10 @@ static void build_usage(FILE *out)
 "  -c, --chunk-size SIZE      4K..16M, a power of two (default 1M)\n"
 "  -z, --compressor NAME      none, lz4 or zstd (default zstd)\n"
 "  -l, --level N              compression level (default: the compressor's)\n"
-"  -p, --prefetch-list FILE   paths to fetch first at mount, one per line\n"
+"  -p, --prefetch-list FILE   a startup profile: PATH or PATH OFFSET LENGTH\n"
+"                             per line, in the order the workload reads;\n"
+"                             its chunks go first in the blob and are\n"
+"                             fetched first at mount\n"
 "  -d, --chunk-dict BOOTSTRAP reuse chunks of an earlier image's blobs\n"
 "  -j, --jobs N               worker threads (default: number of CPUs)\n"
 "  -v, --verbose              say more\n"
@@ -59,39 +62,16 @@ static int parse_chunk_size(const char *arg, unsigned int *bits)
 	return -EINVAL;
 }
 
-static int read_prefetch_list(const char *path, struct nydusfs_build_opts *o)
+static int read_profile(const char *path, struct nydusfs_profile *prof,
+			struct nydusfs_build_opts *o)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL, **list;
-	size_t cap = 0;
-	ssize_t n;
-
-	if (!f) {
-		nydusfs_err("%s: %s", path, strerror(errno));
-		return -errno;
+	if (o->profile) {
+		nydusfs_err("--prefetch-list given twice: merge the profiles into one file");
+		return -EINVAL;
 	}
-	while ((n = getline(&line, &cap, f)) > 0) {
-		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
-		if (!n || line[0] == '#')
-			continue;
-		list = realloc(o->prefetch,
-			       (o->prefetch_count + 1) * sizeof(*list));
-		if (!list)
-			break;
-		o->prefetch = list;
-		list[o->prefetch_count] = strdup(line);
-		if (!list[o->prefetch_count])
-			break;
-		o->prefetch_count++;
-	}
-	free(line);
-	if (ferror(f) || n > 0) {
-		fclose(f);
-		nydusfs_err("%s: cannot read the list", path);
-		return -EIO;
-	}
-	fclose(f);
+	if (nydusfs_profile_read(path, prof))
+		return -EINVAL;
+	o->profile = prof;
 	return 0;
 }
 
@@ -115,7 +95,8 @@ static int apply_source(struct nydusfs_tree *tree, const char *src)
 }
 
 static int parse_build_args(int argc, char **argv,
-			    struct nydusfs_build_opts *o)
+			    struct nydusfs_build_opts *o,
+			    struct nydusfs_profile *prof)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -156,7 +137,7 @@ static int parse_build_args(int argc, char **argv,
 			o->level = atoi(optarg);
 			break;
 		case 'p':
-			if (read_prefetch_list(optarg, o))
+			if (read_profile(optarg, prof, o))
 				return -EINVAL;
 			break;
 		case 'd':
@@ -195,10 +176,11 @@ int cmd_build(int argc, char **argv)
 		.jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ?
 			sysconf(_SC_NPROCESSORS_ONLN) : 1,
 	};
+	struct nydusfs_profile prof = {};
 	struct nydusfs_tree *tree;
 	int i, err, status = NYDUSFS_EXIT_FAILURE;
 
-	if (parse_build_args(argc, argv, &o)) {
+	if (parse_build_args(argc, argv, &o, &prof)) {
 		build_usage(stderr);
 		status = NYDUSFS_EXIT_USAGE;
 		goto out;
@@ -219,8 +201,6 @@ int cmd_build(int argc, char **argv)
 		nydusfs_err("build of %s failed: %s", o.outdir, strerror(-err));
 	nydusfs_tree_free(tree);
 out:
-	for (i = 0; i < (int)o.prefetch_count; i++)
-		free(o.prefetch[i]);
-	free(o.prefetch);
+	nydusfs_profile_free(&prof);
 	return status;
 }

@@ -42,6 +42,10 @@ static void convert_usage(FILE *out)
 "                             against /absolute/paths ('*' also matches '/');\n"
 "                             a matching directory means all below it\n"
 "                             (repeatable)\n"
+"      --prefetch-list FILE   a startup profile: PATH or PATH OFFSET LENGTH\n"
+"                             per line, in the order the workload reads;\n"
+"                             its chunks go first in the blob and are\n"
+"                             fetched first at mount\n"
 "  -d, --chunk-dict REF       an earlier converted image: its chunks are\n"
 "                             reused, only new ones are pushed\n"
 "      --platform OS/ARCH[/VARIANT]  from an image index (default: linux/"
@@ -84,6 +88,7 @@ struct convert_opts {
 	char *creds_copy[2];
 	char **patterns;
 	unsigned int pattern_count;
+	struct nydusfs_profile profile;	/* --prefetch-list */
 };
 
 struct convert {
@@ -170,6 +175,7 @@ enum {
 	OPT_SRC_CERT_DIR, OPT_DST_CERT_DIR, OPT_CA_FILE, OPT_SRC_CA_FILE,
 	OPT_DST_CA_FILE, OPT_CREDS, OPT_SRC_CREDS, OPT_DST_CREDS,
 	OPT_AUTHFILE, OPT_RETRIES, OPT_UPLOAD_CHUNK, OPT_TMPDIR,
+	OPT_PREFETCH_LIST,
 };
 
 static const struct option longopts[] = {
@@ -177,6 +183,7 @@ static const struct option longopts[] = {
 	{ "compressor", required_argument, NULL, 'z' },
 	{ "level", required_argument, NULL, 'l' },
 	{ "prefetch", required_argument, NULL, 'p' },
+	{ "prefetch-list", required_argument, NULL, OPT_PREFETCH_LIST },
 	{ "chunk-dict", required_argument, NULL, 'd' },
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "platform", required_argument, NULL, OPT_PLATFORM },
@@ -280,6 +287,15 @@ static int parse_image_opt(struct convert_opts *o, int opt, const char *arg)
 		return 0;
 	case OPT_PLATFORM:
 		return cv_platform_parse(arg, &o->platform);
+	case OPT_PREFETCH_LIST:
+		if (o->build.profile) {
+			nydusfs_err("--prefetch-list given twice: merge the profiles into one file");
+			return -EINVAL;
+		}
+		if (nydusfs_profile_read(arg, &o->profile))
+			return -EINVAL;
+		o->build.profile = &o->profile;
+		return 0;
 	}
 	return parse_registry_opt(o, opt, arg);
 }
@@ -878,6 +894,7 @@ static void opts_free(struct convert_opts *o)
 	for (i = 0; i < o->pattern_count; i++)
 		free(o->patterns[i]);
 	free(o->patterns);
+	nydusfs_profile_free(&o->profile);
 	free(o->creds_copy[0]);
 	free(o->creds_copy[1]);
 }

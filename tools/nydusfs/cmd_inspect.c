@@ -302,9 +302,11 @@ static void print_features(const struct nydusfs_super_block *sb)
 	uint32_t compat = le32_to_cpu(sb->feature_compat);
 	uint32_t incompat = le32_to_cpu(sb->feature_incompat);
 
-	printf("  feature_compat    0x%x%s%s\n", compat,
+	printf("  feature_compat    0x%x%s%s%s\n", compat,
 	       compat & NYDUSFS_FEATURE_COMPAT_PREFETCH ? " prefetch" : "",
-	       compat & NYDUSFS_FEATURE_COMPAT_CHUNK_DICT ? " chunk-dict" : "");
+	       compat & NYDUSFS_FEATURE_COMPAT_CHUNK_DICT ? " chunk-dict" : "",
+	       compat & NYDUSFS_FEATURE_COMPAT_PREFETCH_RANGES ?
+	       " prefetch-ranges" : "");
 	printf("  feature_incompat  0x%x%s%s\n", incompat,
 	       incompat & NYDUSFS_FEATURE_INCOMPAT_LZ4 ? " lz4" : "",
 	       incompat & NYDUSFS_FEATURE_INCOMPAT_ZSTD ? " zstd" : "");
@@ -337,6 +339,11 @@ static void print_super(const struct nydusfs_image *img)
 		       (unsigned long long)le64_to_cpu(sb->regions[i].size),
 		       (unsigned long long)(le64_to_cpu(sb->regions[i].size) /
 					    nydusfs_region_entry_size[i]));
+	if (img->pranges)
+		printf("  %-11s %12llu %12llu %10llu\n", "pf-ranges",
+		       (unsigned long long)le64_to_cpu(sb->prefetch_ranges.offset),
+		       (unsigned long long)le64_to_cpu(sb->prefetch_ranges.size),
+		       (unsigned long long)img->prange_count);
 }
 
 static void print_blobs(const struct nydusfs_image *img)
@@ -401,6 +408,39 @@ static void print_prefetch(const struct inspect *in)
 			printf("(nid %u, not reachable)",
 			       le32_to_cpu(in->img->prefetch[i]));
 		putchar('\n');
+	}
+}
+
+/* The chunk ranges fetched first at mount, with their compressed bytes. */
+static uint64_t prange_bytes(const struct nydusfs_image *img, uint64_t i)
+{
+	const struct nydusfs_chunk *first, *last;
+	uint32_t blob, chunk, count;
+
+	if (nydusfs_image_prefetch_range(img, i, &blob, &chunk, &count) ||
+	    nydusfs_image_chunk(img, blob, chunk, &first) ||
+	    nydusfs_image_chunk(img, blob, chunk + count - 1, &last))
+		return 0;
+	return le64_to_cpu(last->compressed_offset) +
+	       le32_to_cpu(last->compressed_size) -
+	       le64_to_cpu(first->compressed_offset);
+}
+
+static void print_pranges(const struct nydusfs_image *img)
+{
+	const struct nydusfs_prefetch_range *r;
+	uint64_t i;
+
+	if (!img->pranges)
+		return;
+	printf("prefetch ranges: %llu\n", (unsigned long long)img->prange_count);
+	for (i = 0; i < img->prange_count; i++) {
+		r = &img->pranges[i];
+		printf("  blob %u chunks %u..%u (%u chunks, %llu bytes in the blob)\n",
+		       le32_to_cpu(r->blob), le32_to_cpu(r->chunk),
+		       le32_to_cpu(r->chunk) + le32_to_cpu(r->count) - 1,
+		       le32_to_cpu(r->count),
+		       (unsigned long long)prange_bytes(img, i));
 	}
 }
 
@@ -512,17 +552,38 @@ static json_t *json_prefetch(const struct inspect *in)
 	return arr;
 }
 
+static json_t *json_pranges(const struct nydusfs_image *img)
+{
+	const struct nydusfs_prefetch_range *r;
+	json_t *arr = json_array();
+	uint64_t i;
+
+	for (i = 0; arr && i < img->prange_count; i++) {
+		r = &img->pranges[i];
+		if (json_array_append_new(arr, json_pack("{s:I,s:I,s:I,s:I}",
+				"blob", (json_int_t)le32_to_cpu(r->blob),
+				"chunk", (json_int_t)le32_to_cpu(r->chunk),
+				"count", (json_int_t)le32_to_cpu(r->count),
+				"bytes", (json_int_t)prange_bytes(img, i)))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
 static int print_json(struct inspect *in)
 {
 	json_t *root;
 	int err;
 
-	root = json_pack("{s:o?,s:o?,s:o?,s:o?,s:o?}",
+	root = json_pack("{s:o?,s:o?,s:o?,s:o?,s:o?,s:o?}",
 			 "superblock", json_super(in->img),
 			 "regions", json_regions(in->img),
 			 "blobs", json_blobs(in->img),
 			 "stats", json_stats(&in->st),
-			 "prefetch", json_prefetch(in));
+			 "prefetch", json_prefetch(in),
+			 "prefetch_ranges", json_pranges(in->img));
 	if (!root)
 		return -ENOMEM;
 	if (in->jtree) {
@@ -604,6 +665,7 @@ static int inspect_image(struct inspect *in)
 	print_blobs(in->img);
 	print_stats(&in->st);
 	print_prefetch(in);
+	print_pranges(in->img);
 	return in->tree ? walk_tree(in) : 0;	/* printed as it goes */
 }
 
