@@ -114,6 +114,19 @@ static int find_paths(struct recorder *r, const struct nydusfs_trace_chunk *v,
 	return nydusfs_image_walk(r->img, &ops, r);
 }
 
+/* PATH as a profile has it: a blank, a control byte or '\' as \xNN. */
+static void put_path(FILE *out, const char *path)
+{
+	unsigned char c;
+
+	for (; (c = *path); path++) {
+		if (c <= ' ' || c == 0x7f || c == '\\')
+			fprintf(out, "\\x%02x", c);
+		else
+			fputc(c, out);
+	}
+}
+
 static void flush_line(struct recorder *r)
 {
 	const char *path = r->paths[r->nid];
@@ -121,13 +134,14 @@ static void flush_line(struct recorder *r)
 	if (!r->open)
 		return;
 	r->open = false;
-	if (!path || strchr(path, '\n')) {
-		fprintf(r->out, "# nid %u %llu %llu: its path cannot be written on one line\n",
+	if (!path) {
+		fprintf(r->out, "# nid %u %llu %llu: not in the tree\n",
 			r->nid, (unsigned long long)r->off,
 			(unsigned long long)r->len);
 		return;
 	}
-	fprintf(r->out, "%s %llu %llu\n", path, (unsigned long long)r->off,
+	put_path(r->out, path);
+	fprintf(r->out, " %llu %llu\n", (unsigned long long)r->off,
 		(unsigned long long)r->len);
 	r->st->lines++;
 	r->st->bytes += r->len;

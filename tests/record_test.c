@@ -6,7 +6,9 @@
  * shows), at its offset there, under the first path the walk meets (a
  * hard link's other name never shows); a file's consecutive chunks make
  * one line, a repeated chunk is skipped, a chunk not in the image becomes
- * a comment.  One line per case; exit 0 if all pass, 1 otherwise.
+ * a comment; a blank in a path is escaped, and the startup profile parser
+ * (lib/profile.c) reads back what was written.  One line per case; exit 0
+ * if all pass, 1 otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include "nydusfs/build.h"
 #include "nydusfs/format.h"
 #include "nydusfs/image.h"
+#include "nydusfs/profile.h"
 #include "nydusfs/record.h"
 #include "nydusfs/tree.h"
 
@@ -56,7 +59,8 @@ static void write_file(const char *name, size_t size, unsigned int seed)
 }
 
 /* src/app (10000 bytes), src/lib/libc.so (9000), src/lib/same (a copy of
- * app: its chunks deduplicated), src/zlink (a hard link to libc.so). */
+ * app: its chunks deduplicated), src/zlink (a hard link to libc.so),
+ * "src/my app\\" (3000). */
 static struct nydusfs_image *build_image(void)
 {
 	struct nydusfs_build_opts o = {
@@ -74,6 +78,7 @@ static struct nydusfs_image *build_image(void)
 	write_file("app", 10000, 1);
 	write_file("lib/libc.so", 9000, 2);
 	write_file("lib/same", 10000, 1);
+	write_file("my app\\", 3000, 3);
 	snprintf(a, sizeof(a), "%s/src/lib/libc.so", dir);
 	snprintf(b, sizeof(b), "%s/src/zlink", dir);
 	if (link(a, b))
@@ -193,6 +198,33 @@ static void test_reverse_and_empty(const struct nydusfs_image *img)
 	free(text);
 }
 
+static void test_round_trip(const struct nydusfs_image *img)
+{
+	const struct nydusfs_trace_chunk v[] = {
+		chunk_of(img, "/my app\\", 0),
+		chunk_of(img, "/lib/libc.so", 2),
+	};
+	struct nydusfs_profile p = {};
+	struct nydusfs_record_stats st;
+	char *text;
+	FILE *f;
+	int ret;
+
+	text = profile(img, v, NYDUSFS_ARRAY_SIZE(v), &st, &ret);
+	CHECK(!ret && !strcmp(text, "/my\\x20app\\x5c 0 3000\n/lib/libc.so 8192 808\n"),
+	      "a blank and a backslash in PATH as \\xNN\n%s", text);
+	f = fmemopen(text, strlen(text), "r");
+	ret = nydusfs_profile_parse(f, "record_test", &p);
+	fclose(f);
+	CHECK(!ret && p.count == 2 && !strcmp(p.entries[0].path, "my app\\") &&
+	      p.entries[0].off == 0 && p.entries[0].len == 3000 &&
+	      !strcmp(p.entries[1].path, "lib/libc.so") &&
+	      p.entries[1].off == 8192 && p.entries[1].len == 808,
+	      "the profile parser reads it back: %d, %u entries", ret, p.count);
+	nydusfs_profile_free(&p);
+	free(text);
+}
+
 int main(void)
 {
 	struct nydusfs_image *img;
@@ -207,6 +239,7 @@ int main(void)
 	if (img) {
 		test_mapping(img);
 		test_reverse_and_empty(img);
+		test_round_trip(img);
 		nydusfs_image_close(img);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

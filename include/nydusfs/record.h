@@ -31,7 +31,9 @@ struct nydusfs_record_stats {
 
 /*
  * Write the profile lines of a trace to @out: "PATH OFFSET LENGTH\n" in
- * trace order, where PATH is the first path (walk order) of the first
+ * trace order (the format of include/nydusfs/profile.h: a blank, a
+ * backslash or a control character of PATH as \xNN), where PATH is the
+ * first path (walk order) of the first
  * regular file (nid order) that uses the chunk, OFFSET the chunk's slot
  * in that file times the chunk size and LENGTH its size; consecutive
  * entries that continue the same file's range make one line.  A chunk no

@@ -7,7 +7,8 @@
 # regular files in nid order): the daemon records each chunk once, in the
 # order asked, and the profile names exactly the byte ranges of the files
 # that were read (not the daemon's own readahead, not a deduplicated copy);
-# the header names the bootstrap's digest and the chunk size.  Errors: no
+# the header names the bootstrap's digest and the chunk size, and `nydusfs
+# build --prefetch-list` lays those chunks first.  Errors: no
 # daemon, a directory that is no mount, a mount of another type, nothing
 # read yet, the wrong bootstrap; warnings: prefetch on, a warm cache;
 # --reset.  ~10 s.
@@ -104,6 +105,13 @@ grep -q '^# recorded: .*: 5 chunks first asked for in 5 READs$' "$T/prof" ||
 	fail "header: counts"
 ! grep -q warning "$T/err" || fail "a warning: $(cat "$T/err")"
 info "the profile names what was read, in order: ok"
+# what it is for: the builder lays those chunks out first
+nyd build -c 4K -z none -p "$T/prof" -o "$T/img3" "$T/src" >/dev/null
+nyd inspect "$T/img3/bootstrap" >"$T/inspect"
+grep -q '^prefetch ranges: 1$' "$T/inspect" &&
+	grep -q 'blob 0 chunks 0\.\.4 (5 chunks, 15000 bytes' "$T/inspect" ||
+	fail "build --prefetch-list of the profile: $(grep -A3 'prefetch ranges' "$T/inspect")"
+info "nydusfs build --prefetch-list takes it: its 5 chunks first: ok"
 
 # ---- an output that cannot be written, the wrong bootstrap; --reset ----
 expect_fail "bad output" "nodir/p: No such file or directory" \
