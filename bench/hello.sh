@@ -42,7 +42,9 @@
 # BENCH_HELLO_PROFILE=1 (instead of the benchmark, break down `nydusfs
 # mount docker://` on each link: its parts timed by difference, an strace
 # of its syscalls of note and a perf profile; written to
-# $BENCH_RESULTS/hello-profile.log, REPORT.md untouched).
+# $BENCH_RESULTS/hello-profile.log, REPORT.md untouched),
+# BENCH_HELLO_MODULES (tools/vm-run --modules for the guest, e.g.
+# +sha256_ssse3).
 # Appends a section to $BENCH_RESULTS/REPORT.md and prints "MISSED: ..."
 # or "PASS: ..." for each target.  Exit: 0 ran, 77 skipped, other: error
 # (see bench/run.sh).
@@ -174,6 +176,7 @@ run_guest() {
 	log "guest boot: $ITER iterations, links: $LINKS"
 	"$TOP/tools/vm-run" --icount --mem "$MEM" --timeout "$VM_TIMEOUT" \
 		--module "$WORK/nydusfs.ko" --with "$GUEST_TOOLS,$HELLOBENCH$PROFILE_TOOLS" \
+		${BENCH_HELLO_MODULES:+--modules "$BENCH_HELLO_MODULES"} \
 		--disk "$DISK" -- sh /mnt/disk0/hello.sh /mnt/disk0 2>&1 |
 		tee "$GUEST_LOG" || rc=${PIPESTATUS[0]}
 	[ "$rc" = 0 ] || die "the guest run failed (vm-run exit $rc); see $GUEST_LOG"
@@ -351,8 +354,8 @@ coldstart_table() {
 bytes_table() {
 	local link w rd f ratio res
 
-	echo "| link | workload | read: 4 KiB pages of file data | fetched by nydusfsd (compressed) | fetched / read | target | result | chunks fetched (uncompressed, in the cache) | of which readahead | READ upcalls | ranged requests | mean request: KiB, ms | page cache of the mount after the run |"
-	echo "|------|----------|------:|------:|------:|--------|--------|------:|------:|------:|------:|------:|------:|"
+	echo "| link | workload | read: 4 KiB pages of file data | fetched by nydusfsd (compressed) | fetched / read | target | result | chunks fetched (uncompressed, in the cache) | of which readahead | READ upcalls | ranged requests | mean request: KiB, ms | page cache of the mount after the run | page cache of erofs after the run, default readahead ($(read_of "$(ran_workloads | head -n1)" ra_kb) KiB) |"
+	echo "|------|----------|------:|------:|------:|--------|--------|------:|------:|------:|------:|------:|------:|------:|"
 	for link in $LINKS; do
 		for w in $(ran_workloads); do
 			rd=$(read_of "$w" resident_bytes)
@@ -360,7 +363,7 @@ bytes_table() {
 			ratio=$(awk -v f="$f" -v r="$rd" 'BEGIN { print f / r }')
 			verdict "$ratio" 1.5 "bytes fetched / bytes read, $w, $(link_label "$link")"
 			res=$RESULT
-			printf '| %s | `%s` | %s MiB | %s MiB | %s | <= 1.5 | %s | %s MiB | %s of %s chunks | %s | %s | %s KiB, %s ms | %s MiB |\n' \
+			printf '| %s | `%s` | %s MiB | %s MiB | %s | <= 1.5 | %s | %s MiB | %s of %s chunks | %s | %s | %s KiB, %s ms | %s MiB | %s MiB |\n' \
 				"$(link_label "$link")" "$(workload_cmd "$w")" "$(mib "$rd")" \
 				"$(mib "$f")" "$(fmt3 "$ratio")" "$res" \
 				"$(mib "$(med "$link" nydusfs "$w" cache_bytes)")" \
@@ -369,7 +372,8 @@ bytes_table() {
 				"$(med "$link" nydusfs "$w" upcalls)" \
 				"$(med "$link" nydusfs "$w" requests)" \
 				"$(req_kib "$link" "$w")" "$(req_ms "$link" "$w")" \
-				"$(mib "$(med "$link" nydusfs "$w" pagecache)")"
+				"$(mib "$(med "$link" nydusfs "$w" pagecache)")" \
+				"$(mib "$(read_of "$w" ra_resident_bytes)")"
 		done
 	done
 }
@@ -499,7 +503,7 @@ write_report() {
 		echo "- Workloads, each with \`env -i PATH=... chroot ROOT CMD\` (the clean environment of a container): $(for w in $(ran_workloads); do printf '`%s`\n' "$(workload_cmd "$w")"; done | paste -sd, | sed 's/,/, /g').${skipped:+  Skipped: $skipped.}"
 		echo "- **plain** (what a container start costs without lazy pulling): GET the manifest and the config, then the layer streamed through \`openssl dgst -sha256\` (verified) and \`pigz -d\` into \`tar -x\` on tmpfs (pull + unpack; pigz is the fastest gzip decompressor here, and the one containerd uses when present), then the workload with chroot into the tree.  The pull + unpack is timed once per iteration and each workload's run after it; plain cold start = pull + unpack + run.  The pull alone (download + verify, no unpack) is timed in the first iteration, for information."
 		echo "- **nydusfs** (lazy): for each workload a fresh nydusfsd with an empty cache (default configuration; cache on tmpfs with \`sync = false\`) and an empty state_dir (no stored bootstrap), and \`drop_caches\`; then the product's one step, \`nydusfs mount --config CONF --tls-verify=false docker://127.0.0.1:5000/bench/nydus:v1 MNT\` (GET the manifest and the bootstrap layer, verify it down to the bootstrap's own digest, untar and store it, register the image with nydusfsd, kernel mount with \`-o digest=\`), then the workload with chroot into the mount.  Cold start = both, until the command exits.  The daemon's start is not counted (it runs before a container starts, like containerd)."
-		echo "- **Bytes read**: the same tree as an uncompressed erofs image on a loop device with \`read_ahead_kb = 0\`, \`drop_caches\`, the workload with chroot into it, then \`bench/hellobench resident\` (mmap + mincore of every regular file, each inode once): the 4 KiB pages of file data the workload touched, with no readahead to inflate them (read(2) and page faults then bring in only the pages asked for).  Metadata (directories, inodes) is not counted; nydusfs has it all in the bootstrap, which is listed apart.  **Bytes fetched**: the daemon's \`nydusfsd_fetch_bytes_total\` (compressed bytes received), which includes the chunk rounding ($(chunk_label)) and the daemon's readahead.  The bootstrap layer ($(mib "$BOOT_LAYER") MiB) comes on top for every workload."
+		echo "- **Bytes read**: the same tree as an uncompressed erofs image on a loop device with \`read_ahead_kb = 0\`, \`drop_caches\`, the workload with chroot into it, then \`bench/hellobench resident\` (mmap + mincore of every regular file, each inode once): the 4 KiB pages of file data the workload touched, with no readahead to inflate them (read(2) and page faults then bring in only the pages asked for); for comparison, the page cache erofs holds after the same run with the kernel's default readahead (last column of the bytes table).  Metadata (directories, inodes) is not counted; nydusfs has it all in the bootstrap, which is listed apart.  **Bytes fetched**: the daemon's \`nydusfsd_fetch_bytes_total\` (compressed bytes received), which includes the chunk rounding ($(chunk_label)) and the daemon's readahead.  The bootstrap layer ($(mib "$BOOT_LAYER") MiB) comes on top for every workload."
 		echo "- **Whole image**: a fresh nydusfsd with \`[prefetch] all = true\`, empty cache; mount by reference as above, then until the daemon reports every chunk in the cache (\`bench/hellobench prefetch-wait\` polls its status every 25 ms, every 2 ms from 95% of the chunks on); against the plain pull + unpack of the same iteration."
 		echo "- Method: time is **guest instruction time** (\`-icount shift=0,sleep=off\`: 1 executed instruction = 1 ns; idle time waiting for the link is the link's real time, skipped in wall time); every timestamp is CLOCK_MONOTONIC in the guest (\`bench/hellobench now\`).  $ITER iterations, the order of plain and nydusfs alternating; a ratio is the median of the per-iteration ratios, a time the median of the iterations."
 		echo "- Spread over the $ITER iterations, the largest max / min of one case's time: $(for l in $LINKS; do printf '%s %s\n' "$(link_label "$l"):" "$(spread "$l")"; done | paste -sd';' | sed 's/;/; /g').  Guest time is repeatable to about 1% for CPU-bound loads; with the link's timers and the daemon's threads interleaving on one CPU it varies more."
@@ -578,7 +582,7 @@ if [ "$PROFILE" = 1 ]; then
 fi
 run_guest
 if [ "$PROFILE" = 1 ]; then
-	grep -E '^(PROF|STRACE|PERF|INFO)' "$GUEST_LOG" | tr -d '\r' >"$RESULTS/hello-profile.log"
+	grep -E '^(PROF|STRACE|RECV|PERF|INFO)' "$GUEST_LOG" | tr -d '\r' >"$RESULTS/hello-profile.log"
 	profile_summary
 	exit 0
 fi

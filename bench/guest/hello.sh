@@ -196,11 +196,12 @@ set_link() {
 # --- what a workload reads ----------------------------------------------
 
 measure_reads() {
-	local dev mnt=$H/erofs w out
+	local dev mnt=$H/erofs w out ra ra_kb
 
 	cp "$DISK/erofs.img" "$H/erofs.img" || fail "copy erofs.img"
 	dev=$(losetup -f) && losetup -r "$dev" "$H/erofs.img" || fail "losetup"
-	echo 0 >"/sys/block/${dev#/dev/}/queue/read_ahead_kb" || fail "read_ahead_kb"
+	ra=/sys/block/${dev#/dev/}/queue/read_ahead_kb
+	ra_kb=$(cat "$ra")
 	mkdir -p "$mnt"
 	mount -t erofs -o ro "$dev" "$mnt" || fail "mount erofs"
 	for w in $WORKLOADS; do
@@ -208,9 +209,17 @@ measure_reads() {
 			echo "SKIP $w $(workload_bin "$w") is not in the image"
 			continue
 		fi
+		# with the kernel's default readahead first, for information:
+		# what an ordinary local filesystem brings in for the workload
+		echo "$ra_kb" >"$ra" || fail "read_ahead_kb"
 		drop_caches
 		run_workload "$mnt" "$w" || fail "$w failed on erofs: $(cat "$H/workload.out")"
-		out=$(hellobench resident "$mnt") || fail "hellobench resident"
+		out=$(hellobench resident "$mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
+		echo 0 >"$ra" || fail "read_ahead_kb"
+		drop_caches
+		run_workload "$mnt" "$w" || fail "$w failed on erofs: $(cat "$H/workload.out")"
+		out="$(hellobench resident "$mnt") ra_resident_bytes=$out ra_kb=$ra_kb" ||
+			fail "hellobench resident"
 		echo "READ $w $out"
 		RUN_WORKLOADS="$RUN_WORKLOADS $w"
 	done
@@ -401,9 +410,30 @@ profile_round() {
 	pstep mount_boot_digest $m -o "digest=$dig" --registry "127.0.0.1:5000/$NYDUS_REPO" "$boot" "$H/mnt"
 	pstep umount nydusfs umount "$H/mnt"
 	pstep sha256_user hellobench sha256 "$boot"
+	pstep curl_boot_layer curl -sSf -o "$H/bl.tgz" "$REG/v2/$NYDUS_REPO/blobs/$(profile_boot_layer)"
+	pstep curl_v2 curl -sSf -o /dev/null "$REG/v2/"
 	pstep true_cmd nydusfs --help
 	echo "PROF $PLINK $PIT bootstrap_bytes n=$(stat -c %s "$boot")"
 	daemon_stop
+}
+
+profile_boot_layer() {
+	sed -n 's/^layer \([^ ]*\) .* sha256:[0-9a-f]*$/\1/p' "$H/nydus-fields" | tail -n1
+}
+
+# How the bootstrap layer arrives in a dry run: recvfrom calls, and the
+# gaps over 4 ms between them
+profile_recv() {
+	local ref="docker://127.0.0.1:5000/$NYDUS_REPO:$TAG"
+
+	command -v strace >/dev/null || return 0
+	rm -rf "$H/state"
+	strace -f -ttt -o "$H/strace-recv.out" -e trace=recvfrom,sendto,connect \
+		nydusfs mount --config "$H/lazy.conf" -n --tls-verify=false "$ref" "$H/mnt" \
+		>/dev/null 2>&1 || fail "strace nydusfs mount -n failed"
+	awk -v l="$PLINK" '{ t = $2 } NR > 1 && t - p > 0.004 { printf "RECV %s gap %.1f ms before: %s\n", l, (t - p) * 1000, substr($0, 1, 140) }
+		/recvfrom/ { n++; if (match($0, /= [0-9]+$/)) b += substr($0, RSTART + 2) } { p = t }
+		END { printf "RECV %s recvfrom %d calls, %d bytes\n", l, n, b }' "$H/strace-recv.out"
 }
 
 # strace of one mount by reference from an empty state: its syscalls of
@@ -451,6 +481,7 @@ profile_main() {
 			PIT=$((PIT + 1))
 		done
 		profile_strace
+		profile_recv
 		profile_perf
 	done
 	$TC qdisc del dev lo root
