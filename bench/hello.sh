@@ -44,7 +44,8 @@
 # of its syscalls of note and a perf profile; written to
 # $BENCH_RESULTS/hello-profile.log, REPORT.md untouched),
 # BENCH_HELLO_MODULES (tools/vm-run --modules for the guest, e.g.
-# +sha256_ssse3).
+# +sha256_ssse3), BENCH_HELLO_RA_KB (an experiment: read_ahead_kb of the
+# nydusfs mount's bdi, set right after the mount; default: the kernel's).
 # Appends a section to $BENCH_RESULTS/REPORT.md and prints "MISSED: ..."
 # or "PASS: ..." for each target.  Exit: 0 ran, 77 skipped, other: error
 # (see bench/run.sh).
@@ -166,6 +167,7 @@ TAG=$TAG
 PLAIN_REPO=$PLAIN_REPO
 NYDUS_REPO=$NYDUS_REPO
 PROFILE=$PROFILE
+RA_KB=${BENCH_HELLO_RA_KB:-}
 EOF
 	install -m 755 "$HERE/guest/hello.sh" "$DISK/hello.sh"
 }

@@ -308,9 +308,16 @@ link_check() {
 # config's state_dir, which daemon_start empties), registration with
 # nydusfsd, kernel mount with -o digest=
 nydus_mount() {
+	local bdi
+
 	mkdir -p "$H/mnt"
 	nydusfs mount --config "$1" --tls-verify=false \
-		"docker://127.0.0.1:5000/$NYDUS_REPO:$TAG" "$H/mnt"
+		"docker://127.0.0.1:5000/$NYDUS_REPO:$TAG" "$H/mnt" || return 1
+	[ -n "${RA_KB:-}" ] || return 0
+	# an experiment: the mount's readahead (its bdi), not the kernel's default
+	for bdi in /sys/class/bdi/nydusfs-*; do
+		echo "$RA_KB" >"$bdi/read_ahead_kb" || return 1
+	done
 }
 
 # Sum of a metric over its label sets
