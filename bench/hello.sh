@@ -13,14 +13,16 @@
 # The image: the Debian minbase tree (scripts/get-rootfs.sh) as an OCI
 # image (umoci, one tar+gzip layer), pushed to a registry on the host
 # (tests/registry/) as bench/plain:v1, and `nydusfs convert`ed (default
-# options: 1 MiB chunks, zstd) into bench/nydus:v1; the registry's storage
-# is handed to the guest on a disk and copied into its tmpfs.
+# options: 1 MiB chunks, zstd; BENCH_CHUNK_SIZE sets --chunk-size) into
+# bench/nydus:v1; the registry's storage is handed to the guest on a disk
+# and copied into its tmpfs.  nydusfs mounts it by reference (`nydusfs
+# mount docker://...`: manifest, bootstrap, kernel mount in one step).
 #
 # Workloads: `sh -c true`, `perl -e 1`, `python3 -c 1` (when the image has
 # it: minbase does not), `apt-get --version`, each run with chroot into the
 # image.  Links: 100 Mbit/s with 20 ms RTT, and 1 Gbit/s with 1 ms RTT.
 # Targets (issue 6):
-#   - cold start (nydusfs: bootstrap + mount + run; plain: pull + unpack +
+#   - cold start (nydusfs: mount by reference + run; plain: pull + unpack +
 #     run) at most 0.1x the plain one when the workload reads at most 10%
 #     of the image;
 #   - bytes fetched by nydusfsd at most 1.5x the bytes the workload reads
@@ -34,7 +36,16 @@
 # BENCH_VM_TIMEOUT (seconds, 5400), BENCH_MEM (2G), BENCH_HELLO_LINKS
 # ("100:10000 1000:500": Mbit/s and one-way delay in µs; lo carries both
 # directions, so the RTT is twice the delay), BENCH_HELLO_WORKLOADS
-# ("sh perl python3 apt-get"), BENCH_KEEP (keep the work directory).
+# ("sh perl python3 apt-get"), BENCH_CHUNK_SIZE (the converted image's
+# chunk size, as `nydusfs convert --chunk-size` takes it, e.g. 256K;
+# default: convert's own), BENCH_KEEP (keep the work directory),
+# BENCH_HELLO_PROFILE=1 (instead of the benchmark, break down `nydusfs
+# mount docker://` on each link: its parts timed by difference, an strace
+# of its syscalls of note and a perf profile; written to
+# $BENCH_RESULTS/hello-profile.log, REPORT.md untouched),
+# BENCH_HELLO_MODULES (tools/vm-run --modules for the guest, e.g.
+# +sha256_ssse3), BENCH_HELLO_RA_KB (an experiment: read_ahead_kb of the
+# nydusfs mount's bdi, set right after the mount; default: the kernel's).
 # Appends a section to $BENCH_RESULTS/REPORT.md and prints "MISSED: ..."
 # or "PASS: ..." for each target.  Exit: 0 ran, 77 skipped, other: error
 # (see bench/run.sh).
@@ -50,6 +61,8 @@ VM_TIMEOUT=${BENCH_VM_TIMEOUT:-5400}
 MEM=${BENCH_MEM:-2G}
 LINKS=${BENCH_HELLO_LINKS:-100:10000 1000:500}
 WORKLOADS=${BENCH_HELLO_WORKLOADS:-sh perl python3 apt-get}
+CHUNK_SIZE=${BENCH_CHUNK_SIZE:-}
+PROFILE=${BENCH_HELLO_PROFILE:-0}
 TAG=v1
 PLAIN_REPO=bench/plain
 NYDUS_REPO=bench/nydus
@@ -118,7 +131,8 @@ fill_registry() {
 	eval "$env"
 	"$TOP/tests/registry/push.sh" layout "$WORK/src:$TAG" "$PLAIN_REPO:$TAG" >/dev/null ||
 		die "pushing the original image failed"
-	"$NYDUSFS" convert --dest-tls-verify=false "oci:$WORK/src:$TAG" \
+	"$NYDUSFS" convert --dest-tls-verify=false ${CHUNK_SIZE:+--chunk-size "$CHUNK_SIZE"} \
+		"oci:$WORK/src:$TAG" \
 		"docker://$REGISTRY_HOST/$NYDUS_REPO:$TAG" >"$WORK/convert.log" 2>&1 ||
 		die "nydusfs convert failed: $(tail -n5 "$WORK/convert.log")"
 	skopeo --insecure-policy inspect --raw --tls-verify=false \
@@ -152,6 +166,8 @@ WORKLOADS="$WORKLOADS"
 TAG=$TAG
 PLAIN_REPO=$PLAIN_REPO
 NYDUS_REPO=$NYDUS_REPO
+PROFILE=$PROFILE
+RA_KB=${BENCH_HELLO_RA_KB:-}
 EOF
 	install -m 755 "$HERE/guest/hello.sh" "$DISK/hello.sh"
 }
@@ -161,7 +177,8 @@ run_guest() {
 
 	log "guest boot: $ITER iterations, links: $LINKS"
 	"$TOP/tools/vm-run" --icount --mem "$MEM" --timeout "$VM_TIMEOUT" \
-		--module "$WORK/nydusfs.ko" --with "$GUEST_TOOLS,$HELLOBENCH" \
+		--module "$WORK/nydusfs.ko" --with "$GUEST_TOOLS,$HELLOBENCH$PROFILE_TOOLS" \
+		${BENCH_HELLO_MODULES:+--modules "$BENCH_HELLO_MODULES"} \
 		--disk "$DISK" -- sh /mnt/disk0/hello.sh /mnt/disk0 2>&1 |
 		tee "$GUEST_LOG" || rc=${PIPESTATUS[0]}
 	[ "$rc" = 0 ] || die "the guest run failed (vm-run exit $rc); see $GUEST_LOG"
@@ -261,6 +278,17 @@ verdict() {
 
 # --- report ---------------------------------------------------------------------------
 
+chunk_label() {
+	if [ -n "$CHUNK_SIZE" ]; then
+		echo "--chunk-size $CHUNK_SIZE"
+	else
+		echo "default chunk size (1 MiB)"
+	fi
+}
+
+chunk_count() { med "${LINKS%% *}" prefetch - total; }
+boot_bytes() { med "${LINKS%% *}" nydusfs "$(ran_workloads | head -n1)" boot_bytes; }
+
 # The workloads that ran (those the image has), in order
 ran_workloads() {
 	awk '$1 == "READ" { print $2 }' "$GUEST_LOG" | tr -d '\r'
@@ -300,7 +328,7 @@ write_summary_tsv() {
 coldstart_table() {
 	local link w rd pct r tgt res
 
-	echo "| link | workload | reads (file data) | of the image | plain: pull + unpack + run (s) | nydusfs: bootstrap + mount + run (s) | nydusfs / plain | target | result | nydusfs: bootstrap fetch, mount, run (s) |"
+	echo "| link | workload | reads (file data) | of the image | plain: pull + unpack + run (s) | nydusfs: mount by reference + run (s) | nydusfs / plain | target | result | nydusfs: mount by reference (manifest + bootstrap + kernel mount), run (s) |"
 	echo "|------|----------|------:|------:|------:|------:|------:|--------|--------|------|"
 	for link in $LINKS; do
 		for w in $(ran_workloads); do
@@ -314,12 +342,11 @@ coldstart_table() {
 			else
 				tgt="(reads > 10%)" res="(info)"
 			fi
-			printf '| %s | `%s` | %s MiB | %s%% | %s | %s | %s | %s | %s | %s, %s, %s |\n' \
+			printf '| %s | `%s` | %s MiB | %s%% | %s | %s | %s | %s | %s | %s, %s |\n' \
 				"$(link_label "$link")" "$(workload_cmd "$w")" "$(mib "$rd")" "$pct" \
 				"$(secs "$(plain_total "$link" "$w" | median)")" \
 				"$(secs "$(med "$link" nydusfs "$w" total_ns)")" \
 				"$(fmt3 "$r")" "$tgt" "$res" \
-				"$(secs "$(med "$link" nydusfs "$w" boot_ns)")" \
 				"$(secs "$(med "$link" nydusfs "$w" mount_ns)")" \
 				"$(secs "$(med "$link" nydusfs "$w" run_ns)")"
 		done
@@ -329,8 +356,8 @@ coldstart_table() {
 bytes_table() {
 	local link w rd f ratio res
 
-	echo "| link | workload | read: 4 KiB pages of file data | fetched by nydusfsd (compressed) | fetched / read | target | result | chunks fetched (uncompressed, in the cache) | of which readahead | READ upcalls | ranged requests | mean request: KiB, ms | page cache of the mount after the run |"
-	echo "|------|----------|------:|------:|------:|--------|--------|------:|------:|------:|------:|------:|------:|"
+	echo "| link | workload | read: 4 KiB pages of file data | fetched by nydusfsd (compressed) | fetched / read | target | result | chunks fetched (uncompressed, in the cache) | of which readahead | READ upcalls | ranged requests | mean request: KiB, ms | page cache of the mount after the run | page cache of erofs after the run, default readahead ($(read_of "$(ran_workloads | head -n1)" ra_kb) KiB) |"
+	echo "|------|----------|------:|------:|------:|--------|--------|------:|------:|------:|------:|------:|------:|------:|"
 	for link in $LINKS; do
 		for w in $(ran_workloads); do
 			rd=$(read_of "$w" resident_bytes)
@@ -338,7 +365,7 @@ bytes_table() {
 			ratio=$(awk -v f="$f" -v r="$rd" 'BEGIN { print f / r }')
 			verdict "$ratio" 1.5 "bytes fetched / bytes read, $w, $(link_label "$link")"
 			res=$RESULT
-			printf '| %s | `%s` | %s MiB | %s MiB | %s | <= 1.5 | %s | %s MiB | %s of %s chunks | %s | %s | %s KiB, %s ms | %s MiB |\n' \
+			printf '| %s | `%s` | %s MiB | %s MiB | %s | <= 1.5 | %s | %s MiB | %s of %s chunks | %s | %s | %s KiB, %s ms | %s MiB | %s MiB |\n' \
 				"$(link_label "$link")" "$(workload_cmd "$w")" "$(mib "$rd")" \
 				"$(mib "$f")" "$(fmt3 "$ratio")" "$res" \
 				"$(mib "$(med "$link" nydusfs "$w" cache_bytes)")" \
@@ -347,7 +374,8 @@ bytes_table() {
 				"$(med "$link" nydusfs "$w" upcalls)" \
 				"$(med "$link" nydusfs "$w" requests)" \
 				"$(req_kib "$link" "$w")" "$(req_ms "$link" "$w")" \
-				"$(mib "$(med "$link" nydusfs "$w" pagecache)")"
+				"$(mib "$(med "$link" nydusfs "$w" pagecache)")" \
+				"$(mib "$(read_of "$w" ra_resident_bytes)")"
 		done
 	done
 }
@@ -355,7 +383,7 @@ bytes_table() {
 prefetch_table() {
 	local link r res
 
-	echo "| link | plain: pull + unpack (s) | plain: pull only, no unpack (s) | nydusfs, prefetch all: bootstrap + mount + every chunk cached (s) | nydusfs / plain pull + unpack | target | result | nydusfs / pull only |"
+	echo "| link | plain: pull + unpack (s) | plain: pull only, no unpack (s) | nydusfs, prefetch all: mount by reference + every chunk cached (s) | nydusfs / plain pull + unpack | target | result | nydusfs / pull only |"
 	echo "|------|------:|------:|------:|------:|--------|--------|------:|"
 	for link in $LINKS; do
 		r=$(prefetch_ratio "$link")
@@ -443,7 +471,7 @@ draw_plots() {
 		for link in $LINKS; do
 			dat=$WORK/plot-${link%%:*}.dat
 			echo "set title 'cold start, $(link_label "$link")'"
-			echo "plot '$dat' using 2:xtic(1) title 'plain: pull + unpack + run' lc rgb '#c0504d', '' using 3 title 'nydusfs: bootstrap + mount + run' lc rgb '#4f81bd'"
+			echo "plot '$dat' using 2:xtic(1) title 'plain: pull + unpack + run' lc rgb '#c0504d', '' using 3 title 'nydusfs: mount by reference + run' lc rgb '#4f81bd'"
 		done
 		echo "set title 'whole image'"
 		echo "plot '$WORK/plot-pf.dat' using 2:xtic(1) title 'plain: pull + unpack' lc rgb '#c0504d', '' using 3 title 'nydusfs: prefetch all' lc rgb '#4f81bd'"
@@ -472,13 +500,13 @@ write_report() {
 		echo
 		echo "- Host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $LOAD_START"
 		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(source_rev), nydusfs.ko sha256 $(sha256sum "$WORK/nydusfs.ko" | cut -c1-12); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || echo '?'), curl, pigz $(dpkg-query -W -f='${Version}' pigz 2>/dev/null || echo '?'), GNU tar, OpenSSL from the host."
-		echo "- Image: the Debian 12 minbase tree (scripts/get-rootfs.sh): $ENTRIES entries, $(mib "$IMAGE_FILE_BYTES") MiB of file data.  Original: an OCI image with one tar+gzip layer (umoci), $(mib "$PLAIN_LAYERS") MiB.  Converted with \`nydusfs convert\` (defaults: 1 MiB chunks, zstd): blob $(mib "$NYDUS_BLOBS") MiB, bootstrap layer $(mib "$BOOT_LAYER") MiB.  Both pushed to one docker-registry whose storage the guest copies into its tmpfs and serves on 127.0.0.1:5000."
+		echo "- Image: the Debian 12 minbase tree (scripts/get-rootfs.sh): $ENTRIES entries, $(mib "$IMAGE_FILE_BYTES") MiB of file data.  Original: an OCI image with one tar+gzip layer (umoci), $(mib "$PLAIN_LAYERS") MiB.  Converted with \`nydusfs convert\` ($(chunk_label), zstd): blob $(mib "$NYDUS_BLOBS") MiB in $(chunk_count) chunks, bootstrap $(mib "$(boot_bytes)") MiB, its layer (tar+gzip) $(mib "$BOOT_LAYER") MiB.  Both pushed to one docker-registry whose storage the guest copies into its tmpfs and serves on 127.0.0.1:5000."
 		echo "- Links: \`tc qdisc replace dev lo root netem rate R delay D\` in the guest; lo carries both directions, so the RTT is 2 D.  $(for l in $LINKS; do printf '%s (curl in the guest: a %s KiB ranged GET of the blob takes %s ms)\n' "$(link_label "$l")" "$(med "$l" linkcheck - range_kib)" "$(med "$l" linkcheck - range_ms)"; done | paste -sd';' | sed 's/;/; /g')."
 		echo "- Workloads, each with \`env -i PATH=... chroot ROOT CMD\` (the clean environment of a container): $(for w in $(ran_workloads); do printf '`%s`\n' "$(workload_cmd "$w")"; done | paste -sd, | sed 's/,/, /g').${skipped:+  Skipped: $skipped.}"
 		echo "- **plain** (what a container start costs without lazy pulling): GET the manifest and the config, then the layer streamed through \`openssl dgst -sha256\` (verified) and \`pigz -d\` into \`tar -x\` on tmpfs (pull + unpack; pigz is the fastest gzip decompressor here, and the one containerd uses when present), then the workload with chroot into the tree.  The pull + unpack is timed once per iteration and each workload's run after it; plain cold start = pull + unpack + run.  The pull alone (download + verify, no unpack) is timed in the first iteration, for information."
-		echo "- **nydusfs** (lazy): for each workload a fresh nydusfsd with an empty cache (default configuration; cache on tmpfs with \`sync = false\`) and \`drop_caches\`; then GET the manifest, the config and the bootstrap layer (verified against the manifest's digest, untarred), \`nydusfs mount -o digest=sha256:... --registry 127.0.0.1:5000/bench/nydus BOOTSTRAP MNT\`, then the workload with chroot into the mount.  Cold start = all of that, until the command exits.  The daemon's start is not counted (it runs before a container starts, like containerd)."
-		echo "- **Bytes read**: the same tree as an uncompressed erofs image on a loop device with \`read_ahead_kb = 0\`, \`drop_caches\`, the workload with chroot into it, then \`bench/hellobench resident\` (mmap + mincore of every regular file, each inode once): the 4 KiB pages of file data the workload touched, with no readahead to inflate them (read(2) and page faults then bring in only the pages asked for).  Metadata (directories, inodes) is not counted; nydusfs has it all in the bootstrap, which is listed apart.  **Bytes fetched**: the daemon's \`nydusfsd_fetch_bytes_total\` (compressed bytes received), which includes the chunk rounding (1 MiB chunks) and the daemon's readahead.  The bootstrap layer ($(mib "$BOOT_LAYER") MiB) comes on top for every workload."
-		echo "- **Whole image**: a fresh nydusfsd with \`[prefetch] all = true\`, empty cache; GET manifest, config and bootstrap, mount, then until the daemon reports every chunk in the cache (\`bench/hellobench prefetch-wait\` polls its status every 25 ms, every 2 ms from 95% of the chunks on); against the plain pull + unpack of the same iteration."
+		echo "- **nydusfs** (lazy): for each workload a fresh nydusfsd with an empty cache (default configuration; cache on tmpfs with \`sync = false\`) and an empty state_dir (no stored bootstrap), and \`drop_caches\`; then the product's one step, \`nydusfs mount --config CONF --tls-verify=false docker://127.0.0.1:5000/bench/nydus:v1 MNT\` (GET the manifest and the bootstrap layer, verify it down to the bootstrap's own digest, untar and store it, register the image with nydusfsd, kernel mount with \`-o digest=\`), then the workload with chroot into the mount.  Cold start = both, until the command exits.  The daemon's start is not counted (it runs before a container starts, like containerd)."
+		echo "- **Bytes read**: the same tree as an uncompressed erofs image on a loop device with \`read_ahead_kb = 0\`, \`drop_caches\`, the workload with chroot into it, then \`bench/hellobench resident\` (mmap + mincore of every regular file, each inode once): the 4 KiB pages of file data the workload touched, with no readahead to inflate them (read(2) and page faults then bring in only the pages asked for); for comparison, the page cache erofs holds after the same run with the kernel's default readahead (last column of the bytes table).  Metadata (directories, inodes) is not counted; nydusfs has it all in the bootstrap, which is listed apart.  **Bytes fetched**: the daemon's \`nydusfsd_fetch_bytes_total\` (compressed bytes received), which includes the chunk rounding ($(chunk_label)) and the daemon's readahead.  The bootstrap layer ($(mib "$BOOT_LAYER") MiB) comes on top for every workload."
+		echo "- **Whole image**: a fresh nydusfsd with \`[prefetch] all = true\`, empty cache; mount by reference as above, then until the daemon reports every chunk in the cache (\`bench/hellobench prefetch-wait\` polls its status every 25 ms, every 2 ms from 95% of the chunks on); against the plain pull + unpack of the same iteration."
 		echo "- Method: time is **guest instruction time** (\`-icount shift=0,sleep=off\`: 1 executed instruction = 1 ns; idle time waiting for the link is the link's real time, skipped in wall time); every timestamp is CLOCK_MONOTONIC in the guest (\`bench/hellobench now\`).  $ITER iterations, the order of plain and nydusfs alternating; a ratio is the median of the per-iteration ratios, a time the median of the iterations."
 		echo "- Spread over the $ITER iterations, the largest max / min of one case's time: $(for l in $LINKS; do printf '%s %s\n' "$(link_label "$l"):" "$(spread "$l")"; done | paste -sd';' | sed 's/;/; /g').  Guest time is repeatable to about 1% for CPU-bound loads; with the link's timers and the daemon's threads interleaving on one CPU it varies more."
 		echo "- Caveats: the registry runs on the same single guest CPU, so its per-request cost counts against nydusfs (many ranged requests) and its per-byte cost against plain (the whole layer); a real registry is another machine.  Instruction time weighs CPU work (decompression, hashing, untar) against link time like a 1 GHz, 1-instruction-per-cycle CPU would: CPU-heavy steps look about 3x dearer than on this host, which penalises the plain pull's gzip + untar the most at 1 Gbit/s."
@@ -513,6 +541,20 @@ write_report() {
 	cat "$section" >>"$REPORT"
 }
 
+# Median per link and step of the PROF lines: LINK NAME ms
+profile_summary() {
+	local link name
+
+	for link in $LINKS; do
+		for name in $(awk -v l="$link" '$1 == "PROF" && $2 == l { print $4 }' \
+			"$RESULTS/hello-profile.log" | awk '!seen[$0]++'); do
+			printf '%s\t%s\t%s\n' "$(link_short "$link")" "$name" \
+				"$(awk -v l="$link" -v n="$name" '$1 == "PROF" && $2 == l && $4 == n {
+					split($5, kv, "="); print kv[2] }' "$RESULTS/hello-profile.log" | median)"
+		done
+	done
+}
+
 # --- main ---------------------------------------------------------------------------------
 
 check_prereqs
@@ -534,7 +576,18 @@ log "image: $ENTRIES entries; layer $PLAIN_LAYERS bytes; nydusfs blob $NYDUS_BLO
 
 RUNS=$WORK/runs.tsv GUEST_LOG=$WORK/guest.log
 SUMMARY=$RESULTS/hello-summary.tsv PF_SUMMARY=$RESULTS/hello-prefetch.tsv
+PROFILE_TOOLS=""
+if [ "$PROFILE" = 1 ]; then
+	for t in strace perf; do
+		if command -v "$t" >/dev/null; then PROFILE_TOOLS+=",$t"; fi
+	done
+fi
 run_guest
+if [ "$PROFILE" = 1 ]; then
+	grep -E '^(PROF|STRACE|RECV|PERF|INFO)' "$GUEST_LOG" | tr -d '\r' >"$RESULTS/hello-profile.log"
+	profile_summary
+	exit 0
+fi
 MISSED=() PASSED=()
 {
 	printf 'link\titer\tmethod\tworkload\tkey\tvalue\n'

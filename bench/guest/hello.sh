@@ -23,14 +23,15 @@
 #             (openssl) and pigz into tar -x on tmpfs (pull + unpack); then
 #             each workload with chroot into the tree; and once more the
 #             pull alone (download + verify, no unpack: the link's cost)
-#   nydusfs   per workload, a fresh nydusfsd with an empty cache and
-#             drop_caches: manifest, config, the bootstrap layer (verified,
-#             untarred), `nydusfs mount -o digest=`, then the workload with
-#             chroot into the mount; the daemon's metrics after
-#   prefetch  a fresh nydusfsd with [prefetch] all = true: manifest,
-#             config, bootstrap, mount, then until every chunk is in the
-#             cache (hellobench prefetch-wait polls the status every 25 ms,
-#             every 2 ms from 95% of the chunks on)
+#   nydusfs   per workload, a fresh nydusfsd with an empty cache and an
+#             empty state_dir, and drop_caches: `nydusfs mount docker://`
+#             (manifest, bootstrap layer, verified and stored, registration,
+#             kernel mount), then the workload with chroot into the mount;
+#             the daemon's metrics after
+#   prefetch  a fresh nydusfsd with [prefetch] all = true: mount by
+#             reference as above, then until every chunk is in the cache
+#             (hellobench prefetch-wait polls the status every 25 ms, every
+#             2 ms from 95% of the chunks on)
 #
 # Before that, with no network involved, what each workload reads: the
 # erofs image on a loop device with read_ahead_kb = 0, drop_caches, the
@@ -195,11 +196,12 @@ set_link() {
 # --- what a workload reads ----------------------------------------------
 
 measure_reads() {
-	local dev mnt=$H/erofs w out
+	local dev mnt=$H/erofs w out ra ra_kb
 
 	cp "$DISK/erofs.img" "$H/erofs.img" || fail "copy erofs.img"
 	dev=$(losetup -f) && losetup -r "$dev" "$H/erofs.img" || fail "losetup"
-	echo 0 >"/sys/block/${dev#/dev/}/queue/read_ahead_kb" || fail "read_ahead_kb"
+	ra=/sys/block/${dev#/dev/}/queue/read_ahead_kb
+	ra_kb=$(cat "$ra")
 	mkdir -p "$mnt"
 	mount -t erofs -o ro "$dev" "$mnt" || fail "mount erofs"
 	for w in $WORKLOADS; do
@@ -207,9 +209,17 @@ measure_reads() {
 			echo "SKIP $w $(workload_bin "$w") is not in the image"
 			continue
 		fi
+		# with the kernel's default readahead first, for information:
+		# what an ordinary local filesystem brings in for the workload
+		echo "$ra_kb" >"$ra" || fail "read_ahead_kb"
 		drop_caches
 		run_workload "$mnt" "$w" || fail "$w failed on erofs: $(cat "$H/workload.out")"
-		out=$(hellobench resident "$mnt") || fail "hellobench resident"
+		out=$(hellobench resident "$mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
+		echo 0 >"$ra" || fail "read_ahead_kb"
+		drop_caches
+		run_workload "$mnt" "$w" || fail "$w failed on erofs: $(cat "$H/workload.out")"
+		out="$(hellobench resident "$mnt") ra_resident_bytes=$out ra_kb=$ra_kb" ||
+			fail "hellobench resident"
 		echo "READ $w $out"
 		RUN_WORKLOADS="$RUN_WORKLOADS $w"
 	done
@@ -293,31 +303,21 @@ link_check() {
 
 # --- nydusfs ------------------------------------------------------------------
 
-# Manifest, config and bootstrap layer of the converted image into $H/n
-# (one curl for the two blobs, like one HTTP connection), verified; sets
-# BOOT_DIGEST (the bootstrap's own digest, for -o digest=)
-nydus_bootstrap() {
-	local cfg bl
-
-	rm -rf "$H/n"
-	mkdir -p "$H/n"
-	get_manifest "$NYDUS_REPO" "$H/n/manifest.json" &&
-		hellobench manifest "$H/n/manifest.json" >"$H/n/fields" || return 1
-	cfg=$(sed -n 's/^config //p' "$H/n/fields")
-	bl=$(sed -n 's/^layer \([^ ]*\) .* sha256:[0-9a-f]*$/\1/p' "$H/n/fields" | tail -n1)
-	BOOT_DIGEST=$(sed -n 's/^layer .* \(sha256:[0-9a-f]*\)$/\1/p' "$H/n/fields" | tail -n1)
-	[ -n "$bl" ] || { echo "no bootstrap layer in the manifest" >&2; return 1; }
-	curl -sSf -o "$H/n/config.json" "$REG/v2/$NYDUS_REPO/blobs/$cfg" \
-		-o "$H/n/boot.tar.gz" "$REG/v2/$NYDUS_REPO/blobs/$bl" &&
-		check_digest "$H/n/config.json" "$cfg" &&
-		check_digest "$H/n/boot.tar.gz" "$bl" &&
-		tar -xzf "$H/n/boot.tar.gz" -C "$H/n" image/image.boot
-}
-
+# Mount by reference, the product's one step: manifest, bootstrap layer
+# (verified down to the bootstrap's own digest, untarred, stored under the
+# config's state_dir, which daemon_start empties), registration with
+# nydusfsd, kernel mount with -o digest=
 nydus_mount() {
+	local bdi
+
 	mkdir -p "$H/mnt"
-	nydusfs mount -o "digest=$BOOT_DIGEST" --registry "127.0.0.1:5000/$NYDUS_REPO" \
-		"$H/n/image/image.boot" "$H/mnt"
+	nydusfs mount --config "$1" --tls-verify=false \
+		"docker://127.0.0.1:5000/$NYDUS_REPO:$TAG" "$H/mnt" || return 1
+	[ -n "${RA_KB:-}" ] || return 0
+	# an experiment: the mount's readahead (its bdi), not the kernel's default
+	for bdi in /sys/class/bdi/nydusfs-*; do
+		echo "$RA_KB" >"$bdi/read_ahead_kb" || return 1
+	done
 }
 
 # Sum of a metric over its label sets
@@ -333,50 +333,166 @@ cache_bytes() {
 }
 
 nydus_metrics() {
-	echo "verify_us=$(nydusfs metrics | awk '/^nydusfsd_verify_cpu_seconds_total/ { printf "%.0f", $NF * 1e6 }') fetched=$(metric fetch_bytes_total) req_us=$(nydusfs metrics | awk '/^nydusfsd_fetch_request_duration_seconds_sum/ { s += $NF } END { printf "%.0f", s * 1e6 }') chunks=$(metric chunks_fetched_total) requests=$(metric fetch_requests_total) readahead_chunks=$(metric readahead_chunks_total) upcalls=$(nydusfs metrics | awk '/^nydusfsd_device_requests_total\{op="read"\}/ { print $NF }') cache_bytes=$(cache_bytes) boot_layer=$(stat -c %s "$H/n/boot.tar.gz")"
+	echo "verify_us=$(nydusfs metrics | awk '/^nydusfsd_verify_cpu_seconds_total/ { printf "%.0f", $NF * 1e6 }') fetched=$(metric fetch_bytes_total) req_us=$(nydusfs metrics | awk '/^nydusfsd_fetch_request_duration_seconds_sum/ { s += $NF } END { printf "%.0f", s * 1e6 }') chunks=$(metric chunks_fetched_total) requests=$(metric fetch_requests_total) readahead_chunks=$(metric readahead_chunks_total) upcalls=$(nydusfs metrics | awk '/^nydusfsd_device_requests_total\{op="read"\}/ { print $NF }') cache_bytes=$(cache_bytes) boot_bytes=$(stat -c %s "$H"/state/bootstraps/sha256/*)"
 }
 
 run_nydus() {
-	local link=$1 it=$2 w t0 t1 t2 t3 res m d0 r0 cpu
+	local link=$1 it=$2 w t0 t1 t2 res m d0 r0 cpu
 
 	for w in $RUN_WORKLOADS; do
 		daemon_start "$H/lazy.conf"
 		drop_caches
 		d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
 		t0=$(now)
-		nydus_bootstrap || fail "fetching the bootstrap failed"
+		nydus_mount "$H/lazy.conf" || fail "nydusfs mount failed"
 		t1=$(now)
-		nydus_mount || fail "nydusfs mount failed"
-		t2=$(now)
 		run_workload "$H/mnt" "$w" || fail "$w failed on nydusfs: $(cat "$H/workload.out")"
-		t3=$(now)
+		t2=$(now)
 		cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
 		m=$(nydus_metrics)	# before anything else touches the mount
 		res=$(hellobench resident "$H/mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
-		echo "RES $link $it nydusfs $w total_ns=$((t3 - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) run_ns=$((t3 - t2)) $cpu $m pagecache=$res"
+		echo "RES $link $it nydusfs $w total_ns=$((t2 - t0)) mount_ns=$((t1 - t0)) run_ns=$((t2 - t1)) $cpu $m pagecache=$res"
 		nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
 		daemon_stop
 	done
 }
 
 run_prefetch() {
-	local link=$1 it=$2 t0 t1 t2 out done_ns d0 r0 cpu
+	local link=$1 it=$2 t0 t1 out done_ns d0 r0 cpu
 
 	daemon_start "$H/all.conf"
 	drop_caches
 	d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
 	t0=$(now)
-	nydus_bootstrap || fail "fetching the bootstrap failed"
+	nydus_mount "$H/all.conf" || fail "nydusfs mount failed"
 	t1=$(now)
-	nydus_mount || fail "nydusfs mount failed"
-	t2=$(now)
 	out=$(hellobench prefetch-wait "$NYDUSFS_SOCKET" 1200) ||
 		fail "prefetch did not finish: $out"
 	done_ns=$(echo "$out" | sed 's/ .*//; s/^done_ns=//')
 	cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
-	echo "RES $link $it prefetch - total_ns=$((done_ns - t0)) boot_ns=$((t1 - t0)) mount_ns=$((t2 - t1)) $cpu $out $(nydus_metrics)"
+	echo "RES $link $it prefetch - total_ns=$((done_ns - t0)) mount_ns=$((t1 - t0)) $cpu $out $(nydus_metrics)"
 	nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
 	daemon_stop
+}
+
+# --- where `nydusfs mount docker://` spends its time (PROFILE=1) -------------
+
+# pstep NAME CMD...: CMD timed, "PROF LINK ITER NAME ns=N"
+pstep() {
+	local name=$1 t0 t1
+
+	shift
+	t0=$(now)
+	"$@" >"$H/pstep.out" 2>&1 || fail "$name: $* failed: $(cat "$H/pstep.out")"
+	t1=$(now)
+	echo "PROF $PLINK $PIT $name ns=$((t1 - t0))"
+}
+
+# One round on the current link: the mount by reference whole, then its
+# parts by difference (dry run: resolve + fetch + verify + store, no daemon
+# and no mount; with the bootstrap already stored; the bootstrap form with
+# and without -o digest=: registration + kernel mount, and the kernel's
+# sha256 of the bootstrap)
+profile_round() {
+	local ref="docker://127.0.0.1:5000/$NYDUS_REPO:$TAG" boot dig
+	local m="nydusfs mount --config $H/lazy.conf"
+
+	daemon_start "$H/lazy.conf"
+	mkdir -p "$H/mnt"
+	drop_caches
+	pstep mount_ref $m --tls-verify=false "$ref" "$H/mnt"
+	pstep umount nydusfs umount "$H/mnt"
+	drop_caches
+	pstep mount_ref_stored $m --tls-verify=false "$ref" "$H/mnt"
+	pstep umount nydusfs umount "$H/mnt"
+	pstep dry_run_stored $m -n --tls-verify=false "$ref" "$H/mnt"
+	boot=$(ls "$H"/state/bootstraps/sha256/*)
+	dig=sha256:${boot##*/}
+	rm -f "$boot"
+	drop_caches
+	pstep dry_run $m -n --tls-verify=false "$ref" "$H/mnt"
+	pstep mount_boot_nodigest $m --registry "127.0.0.1:5000/$NYDUS_REPO" "$boot" "$H/mnt"
+	pstep umount nydusfs umount "$H/mnt"
+	drop_caches
+	pstep mount_boot_digest $m -o "digest=$dig" --registry "127.0.0.1:5000/$NYDUS_REPO" "$boot" "$H/mnt"
+	pstep umount nydusfs umount "$H/mnt"
+	pstep sha256_user hellobench sha256 "$boot"
+	pstep curl_boot_layer curl -sSf -o "$H/bl.tgz" "$REG/v2/$NYDUS_REPO/blobs/$(profile_boot_layer)"
+	pstep curl_v2 curl -sSf -o /dev/null "$REG/v2/"
+	pstep true_cmd nydusfs --help
+	echo "PROF $PLINK $PIT bootstrap_bytes n=$(stat -c %s "$boot")"
+	daemon_stop
+}
+
+profile_boot_layer() {
+	sed -n 's/^layer \([^ ]*\) .* sha256:[0-9a-f]*$/\1/p' "$H/nydus-fields" | tail -n1
+}
+
+# How the bootstrap layer arrives in a dry run: recvfrom calls, and the
+# gaps over 4 ms between them
+profile_recv() {
+	local ref="docker://127.0.0.1:5000/$NYDUS_REPO:$TAG"
+
+	command -v strace >/dev/null || return 0
+	rm -rf "$H/state"
+	strace -f -ttt -o "$H/strace-recv.out" -e trace=recvfrom,sendto,connect \
+		nydusfs mount --config "$H/lazy.conf" -n --tls-verify=false "$ref" "$H/mnt" \
+		>/dev/null 2>&1 || fail "strace nydusfs mount -n failed"
+	awk -v l="$PLINK" '{ t = $2 } NR > 1 && t - p > 0.004 { printf "RECV %s gap %.1f ms before: %s\n", l, (t - p) * 1000, substr($0, 1, 140) }
+		/recvfrom/ { n++; if (match($0, /= [0-9]+$/)) b += substr($0, RSTART + 2) } { p = t }
+		END { printf "RECV %s recvfrom %d calls, %d bytes\n", l, n, b }' "$H/strace-recv.out"
+}
+
+# strace of one mount by reference from an empty state: its syscalls of
+# note with guest timestamps (strace's own cost inflates the total)
+profile_strace() {
+	local ref="docker://127.0.0.1:5000/$NYDUS_REPO:$TAG"
+
+	command -v strace >/dev/null || { info "no strace in the guest"; return 0; }
+	daemon_start "$H/lazy.conf"
+	drop_caches
+	strace -f -ttt -T -o "$H/strace.out" \
+		-e trace=execve,connect,sendto,sendmsg,recvmsg,mount,rename,mkdir,fsync,exit_group \
+		nydusfs mount --config "$H/lazy.conf" --tls-verify=false "$ref" "$H/mnt" ||
+		fail "strace nydusfs mount failed"
+	sed "s/^/STRACE $PLINK /" "$H/strace.out"
+	nydusfs umount "$H/mnt"
+	daemon_stop
+}
+
+# perf: where the CPU goes during one mount by reference (every process
+# and the kernel), by command and DSO, and the top symbols
+profile_perf() {
+	local ref="docker://127.0.0.1:5000/$NYDUS_REPO:$TAG"
+
+	command -v perf >/dev/null || { info "no perf in the guest"; return 0; }
+	daemon_start "$H/lazy.conf"
+	drop_caches
+	perf record -q -a -g -F 2000 -e cpu-clock -o "$H/perf.data" -- \
+		nydusfs mount --config "$H/lazy.conf" --tls-verify=false "$ref" "$H/mnt" \
+		>"$H/perf.out" 2>&1 || { info "perf record failed: $(tail -n3 "$H/perf.out")"; daemon_stop; return 0; }
+	nydusfs umount "$H/mnt"
+	daemon_stop
+	perf report -i "$H/perf.data" --stdio --no-children --sort comm,dso 2>/dev/null |
+		grep -v '^$' | grep -v '^#' | grep '%' | head -n 30 | sed "s/^/PERF $PLINK dso /"
+	perf report -i "$H/perf.data" --stdio --no-children -g none --sort comm,sym 2>/dev/null |
+		grep '%' | grep -v '^#' | head -n 60 | sed "s/^/PERF $PLINK sym /"
+}
+
+profile_main() {
+	for PLINK in $LINKS; do
+		set_link "$PLINK"
+		PIT=0
+		while [ $PIT -lt "$ITER" ]; do
+			profile_round
+			PIT=$((PIT + 1))
+		done
+		profile_strace
+		profile_recv
+		profile_perf
+	done
+	$TC qdisc del dev lo root
+	info "done"
 }
 
 # --- main ---------------------------------------------------------------------
@@ -397,6 +513,10 @@ main() {
 		fail "no manifest for $NYDUS_REPO:$TAG"
 	write_config "$H/lazy.conf" false
 	write_config "$H/all.conf" true
+	if [ "${PROFILE:-0}" = 1 ]; then
+		profile_main
+		return
+	fi
 	RUN_WORKLOADS=""
 	measure_reads
 	[ -n "$RUN_WORKLOADS" ] || fail "no workload runs in the image"
