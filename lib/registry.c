@@ -36,6 +36,7 @@
 #define REG_ERRBODY_MAX		(64U << 10)
 #define REG_TOKEN_MAX		(1U << 20)
 #define REG_CONNECT_TIMEOUT	30L
+#define REG_BUFFER_SIZE		(256L << 10)	/* CURLOPT_BUFFERSIZE */
 #define REG_USER_AGENT		"nydusfs/1"
 
 #define ACCEPT_MANIFESTS	NYDUSFS_MT_OCI_MANIFEST ", " NYDUSFS_MT_OCI_INDEX \
@@ -564,6 +565,13 @@ static int reg_exchange(struct nydusfs_registry *r, struct reg_req *q,
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, REG_USER_AGENT);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, REG_CONNECT_TIMEOUT);
+	/*
+	 * Read bodies 256 KiB at a time.  With libcurl's 16 KiB default, a
+	 * blob over a link with some latency came in at 16 KiB per round
+	 * trip (the bootstrap layer of a mount: 0.47 s instead of 0.1 s at
+	 * 100 Mbit/s and 20 ms RTT, bench/hello.sh); nydusfsd does the same.
+	 */
+	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, REG_BUFFER_SIZE);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)r->o.stall_s);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header_status);
