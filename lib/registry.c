@@ -1032,24 +1032,39 @@ static int ping(struct nydusfs_registry *r, const char *scheme, bool probe,
 	return err;
 }
 
+static int set_base(struct nydusfs_registry *r, const char *scheme)
+{
+	if (asprintf(&r->base, "%s://%s", scheme, r->host) < 0) {
+		r->base = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /*
- * https, and with tls_verify off plain http when https gets no answer
- * (skopeo's --tls-verify=false does the same).
+ * The scheme of opts->scheme, else https, and with tls_verify off plain
+ * http when https gets no answer (skopeo's --tls-verify=false does the
+ * same).  A known scheme with no_ping: no request at all (the first real
+ * one learns the auth from its 401); after a failed https probe no_ping
+ * skips the second GET /v2/ too.
  */
 static int reg_base(struct nydusfs_registry *r)
 {
+	const char *known = r->o.scheme ?: (r->o.tls_verify ? "https" : NULL);
 	bool answered = false;
 	int err;
 
 	if (r->base)
 		return 0;
-	if (r->o.tls_verify)
-		return ping(r, "https", false, &answered);
+	if (known)
+		return r->o.no_ping ? set_base(r, known) :
+		       ping(r, known, false, &answered);
 	err = ping(r, "https", true, &answered);
 	if (!err || answered)
 		return err ? ping(r, "https", false, &answered) : 0;
 	nydusfs_info("registry %s: no TLS, using plain HTTP", r->host);
-	return ping(r, "http", false, &answered);
+	return r->o.no_ping ? set_base(r, "http") :
+	       ping(r, "http", false, &answered);
 }
 
 static char *reg_url(struct nydusfs_registry *r, const char *kind,

@@ -20,7 +20,11 @@
  *   another origin (redirects are followed by hand).
  * - TLS verified by default (opts->ca_file, opts->cert_dir add a CA);
  *   tls_verify = false skips verification and allows plain HTTP (https is
- *   tried first), for a registry on 127.0.0.1 in tests.
+ *   tried first, unless opts->scheme says which), for a registry on
+ *   127.0.0.1 in tests.
+ * - GET /v2/ (the ping) before the first request teaches the scheme and
+ *   the auth; opts->no_ping skips it when the scheme is known: the first
+ *   request's own 401 brings the challenge.
  * - Bounded retries with exponential backoff and jitter for 5xx, resets
  *   and stalls; 429 waits for Retry-After; 401 after a fresh token, 403
  *   and 404 are final.
@@ -59,6 +63,8 @@ struct nydusfs_registry_opts {
 	unsigned int retry_after_max_ms; /* cap for Retry-After (60000) */
 	unsigned int stall_s;		/* no byte for this long: retry (60) */
 	uint64_t upload_chunk;		/* PATCH pieces (default 32 MiB) */
+	const char *scheme;		/* "https"/"http" if known: no probe */
+	bool no_ping;			/* no GET /v2/ if the scheme is known */
 };
 
 struct nydusfs_registry_stats {

@@ -43,6 +43,7 @@ nyd_ok build -o "$T/img0" "$T/src0"
 mk_small_image "$T/L"
 reg_start plain
 HP=$REGISTRY_HOST
+PLAIN_LOG=$REGISTRY_LOGFILE
 nyd_ok convert -c 64K --tls-verify=false "oci:$T/L:v1" "docker://$HP/c/a:v1"
 nyd_ok convert -c 64K "oci:$T/L:v1" "oci:$T/C:v1"
 reg_start basic --auth basic
@@ -207,11 +208,15 @@ stop
 info "Basic credentials from authfile=: $(chunks) chunks fetched"
 
 # ---- the config file's section wins ----
+# (its scheme is the CLI's too: no https probe, no ping)
 conf "[registry \"$HP\"]
-scheme = https"
+scheme = http"
 start "$T/img0/bootstrap"
+pings() { grep -c '"GET /v2/ HTTP.*"nydusfs/1"' "$PLAIN_LOG" || true; }
+before=$(pings)
 helper "docker://$HP/c/a:v1" "$T/mnt4" -o "tls-verify=false,config=$T/d.conf" ||
 	fail "mount.nydusfs -f with a configured host"
+assert_eq "$(pings)" "$before" "GET /v2/ by the mount"
 grep -q "registry $HP: the settings of the config file are kept" "$T/d.log" ||
 	fail "the request's settings replaced the config's"
 stop

@@ -14,6 +14,11 @@
 #     layout's blobs directory; -o digest= is the bootstrap's digest;
 #     Basic auth (--authfile) and token auth over TLS (--cert-dir) hand
 #     their credentials and CA on;
+#   - round trips, counted in the registry's log: a first mount GETs the
+#     manifest and the bootstrap layer (no /v2/ ping, no config), a second
+#     one the manifest only; the config only for --platform of a
+#     single-platform image; the scheme of the daemon config's
+#     [registry "HOST"] is used without the https probe;
 #   - refusals, exit 1 with a message naming the problem and a hint, and
 #     nothing stored: bad references; missing tags and repositories; no
 #     access (401 without and with wrong credentials, 403); an image that
@@ -113,6 +118,49 @@ assert_eq "$(field digest)" "sha256:$BOOT" "layout bootstrap digest"
 grep -q /var/lib/nydusfs "$TOP/Documentation/nydusfs-run.rst" ||
 	fail "the docs do not say where bootstraps are stored"
 info "resolution, store and plan: ok"
+
+# ---- round trips: the manifest and the bootstrap layer, nothing else ----
+# gets PATH_REGEX: nydusfs's GETs of that path (exactly) so far
+gets() { grep -cE "\"GET $1 HTTP/[0-9.]+\" [0-9]+ .*\"nydusfs/1\"" "$PLAIN_LOG" || true; }
+CFG=$(jq -r .config.digest "$T/ref/manifest.json")
+# trips: "PINGS MANIFESTS BLOBS CONFIGS" fetched since the last call
+trips()
+{
+	local now p m b c
+
+	now="$(gets /v2/) $(gets '/v2/c/a/manifests/[^ ]+') $(gets '/v2/c/a/blobs/[^ ]+') $(gets "/v2/c/a/blobs/$CFG")"
+	if [ -f "$T/trips.count" ]; then
+		read -r p m b c <"$T/trips.count"
+		set -- $now
+		echo "$(($1 - p)) $(($2 - m)) $(($3 - b)) $(($4 - c))"
+	fi
+	echo "$now" >"$T/trips.count"
+}
+C2=$(conf trips)
+trips >/dev/null
+CONF=$C2 dry -v $NOTLS "docker://$H/c/a:v1"
+assert_eq "$(trips)" "0 1 1 0" "first mount: GETs of /v2/, manifests, blobs, the config"
+# the https probe, then http without a second ping
+assert_grep 'no TLS, using plain HTTP' "$NYD_ERR"
+assert_grep "mount docker://$H/c/a:v1: 3 requests" "$NYD_ERR"
+CONF=$C2 dry -v $NOTLS "docker://$H/c/a:v1"
+assert_eq "$(trips)" "0 1 0 0" "second mount: the manifest only"
+assert_grep "mount docker://$H/c/a:v1: 2 requests" "$NYD_ERR"
+# an explicit platform of a single-platform image: only its config says it
+CONF=$C2 dry --platform linux/amd64 $NOTLS "docker://$H/c/a:v1"
+assert_eq "$(trips)" "0 1 1 1" "--platform: the config too"
+# the daemon config says the scheme: no https probe either
+C3=$(conf trips3)
+printf '[registry "%s"]\nscheme = http\n' "$H" >>"$C3"
+CONF=$C3 dry -v $NOTLS "docker://$H/c/a:v1"
+assert_eq "$(trips)" "0 1 1 0" "a configured scheme"
+assert_grep "mount docker://$H/c/a:v1: 2 requests" "$NYD_ERR"
+! grep -q 'no TLS' "$NYD_ERR" || fail "https was probed though the config says http"
+assert_eq "$(field source)" "registry:$H/c/a (http, TLS not verified)" "source"
+printf '[registry "%s"]\nscheme = ftp\n' "$H" >"$C3"
+CONF=$C3 refused 1 $NOTLS "docker://$H/c/a:v1"
+assert_grep "\[registry \"$H\"\] scheme = ftp: it must be http or https" "$NYD_ERR"
+info "round trips: ok"
 
 # ---- bad references ----
 refused 1 "docker://$H"

@@ -19,6 +19,14 @@ struct client {
 /* "nydusfs CMD: message" on stderr */
 void cli_err(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The daemon's config file: --config, $NYDUSFS_CONFIG or the default. */
+const char *client_config_path(const struct client *c);
+/*
+ * "@key = VALUE" of [@section], or [@section "@arg"], of the daemon's
+ * config at @path (the CLI reads only what it needs); NULL if not there.
+ */
+char *config_setting(const char *path, const char *section, const char *arg,
+		     const char *key);
 /* Find the socket (client.socket); c->fd -1. */
 void client_setup(struct client *c);
 /* 0 or -errno, no message. */

@@ -51,36 +51,73 @@ void cli_err(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* "@key = VALUE" in the [daemon] section of the daemon's config */
-static char *daemon_setting(const char *path, const char *key)
+static char *skip_blanks(char *s)
+{
+	return s + strspn(s, " \t");
+}
+
+static void trim_end(char *s)
+{
+	char *end = s + strlen(s);
+
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+}
+
+/* Is @s, a header line, [@section] or (with @arg) [@section "@arg"]? */
+static bool is_section(char *s, const char *section, const char *arg)
+{
+	size_t n = strlen(section);
+	char *end = strrchr(s, ']'), *a;
+
+	if (*s != '[' || !end || *skip_blanks(end + 1))
+		return false;
+	*end = '\0';
+	s = skip_blanks(s + 1);
+	trim_end(s);
+	if (strncmp(s, section, n))
+		return false;
+	a = s + n;
+	if (!arg)
+		return !*a;
+	if (*a != ' ' && *a != '\t')
+		return false;
+	a = skip_blanks(a);
+	end = a + strlen(a);
+	if (*a == '"' && end > a + 1 && end[-1] == '"') {
+		end[-1] = '\0';
+		a++;
+	}
+	return !strcmp(a, arg);
+}
+
+char *config_setting(const char *path, const char *section, const char *arg,
+		     const char *key)
 {
 	size_t klen = strlen(key);
 	char line[1024], *s, *v, *end;
-	bool in_daemon = false;
+	bool in_section = false;
 	char *found = NULL;
 	FILE *f = fopen(path, "re");
 
 	if (!f)
 		return NULL;
 	while (!found && fgets(line, sizeof(line), f)) {
-		for (s = line; *s == ' ' || *s == '\t'; s++)
-			;
+		s = skip_blanks(line);
 		s[strcspn(s, "\r\n")] = '\0';
 		if (*s == '[') {
-			in_daemon = !strncmp(s, "[daemon]", 8);
+			in_section = is_section(s, section, arg);
 			continue;
 		}
-		if (!in_daemon || strncmp(s, key, klen))
+		if (!in_section || strncmp(s, key, klen))
 			continue;
 		v = strchr(s, '=');
 		if (!v || strspn(s + klen, " \t") != (size_t)(v - s - klen))
 			continue;
-		for (v++; *v == ' ' || *v == '\t'; v++)
-			;
-		for (end = v + strlen(v); end > v && (end[-1] == ' ' ||
-						      end[-1] == '\t'); end--)
-			;
-		*end = '\0';
+		v = skip_blanks(v + 1);
+		trim_end(v);
+		end = v + strlen(v);
 		if (*v == '"' && end > v + 1 && end[-1] == '"') {
 			end[-1] = '\0';
 			v++;
@@ -89,6 +126,13 @@ static char *daemon_setting(const char *path, const char *key)
 	}
 	fclose(f);
 	return found;
+}
+
+const char *client_config_path(const struct client *c)
+{
+	const char *conf = c->config ? c->config : getenv("NYDUSFS_CONFIG");
+
+	return conf ? conf : DEFAULT_CONFIG;
 }
 
 void client_setup(struct client *c)
@@ -100,7 +144,7 @@ void client_setup(struct client *c)
 	if (!c->config)
 		c->config = getenv("NYDUSFS_CONFIG");
 	if (!c->socket) {
-		s = daemon_setting(c->config ? c->config : DEFAULT_CONFIG,
+		s = config_setting(client_config_path(c), "daemon", NULL,
 				   "socket");
 		c->socket = s ? s : DEFAULT_SOCKET;
 	}
@@ -545,22 +589,18 @@ static int add_digest_opt(struct mount_args *a)
 	return ret < 0 ? -1 : 0;
 }
 
-static char *state_dir_of(struct client *c)
-{
-	const char *conf = c->config ? c->config : getenv("NYDUSFS_CONFIG");
-
-	return daemon_setting(conf ? conf : DEFAULT_CONFIG, "state_dir");
-}
-
 /* A REF: its bootstrap stored, its blobs a source, its digest an option. */
 static int resolve_ref(struct mount_args *a)
 {
-	char *state_dir = state_dir_of(&a->c);
+	const char *conf = client_config_path(&a->c);
+	char *state_dir = config_setting(conf, "daemon", NULL, "state_dir");
 	int err;
 
 	a->ref.state_dir = state_dir;
+	a->ref.config = conf;
 	err = ref_image_get(a->image, &a->ref, &a->ri);
 	a->ref.state_dir = NULL;
+	a->ref.config = NULL;
 	free(state_dir);
 	if (err) {
 		cli_err("mount", "%s: not mounted: %s", a->image,

@@ -119,6 +119,12 @@ struct cv_image {
 
 int cv_image_resolve(struct cv_store *s, const struct cv_platform *p,
 		     struct cv_image *img);
+/*
+ * The same without the config (img->config NULL), unless it must check an
+ * explicit --platform against a single-platform image: nydusfs mount.
+ */
+int cv_image_resolve_manifest(struct cv_store *s, const struct cv_platform *p,
+			      struct cv_image *img);
 void cv_image_free(struct cv_image *img);
 
 /* Is @mt a layer media type the converter can read (tar, gzip, zstd)? */

@@ -342,8 +342,8 @@ static int check_config_platform(struct cv_store *s, const struct cv_image *img,
 	return -ENOENT;
 }
 
-int cv_image_resolve(struct cv_store *s, const struct cv_platform *p,
-		     struct cv_image *img)
+static int image_resolve(struct cv_store *s, const struct cv_platform *p,
+			 struct cv_image *img, bool want_config)
 {
 	struct nydusfs_manifest m;
 	bool via_index;
@@ -358,6 +358,9 @@ int cv_image_resolve(struct cv_store *s, const struct cv_platform *p,
 		err = parse_layers(s, img);
 	}
 	nydusfs_manifest_free(&m);
+	/* only the config says a single-platform image's platform */
+	if (!want_config && (via_index || !p->explicit))
+		goto done;
 	if (!err)
 		err = cv_store_get_blob_mem(s, &img->config_desc, CV_JSON_MAX,
 					    &buf, &len);
@@ -366,10 +369,23 @@ int cv_image_resolve(struct cv_store *s, const struct cv_platform *p,
 	free(buf);
 	if (!err && !via_index)
 		err = check_config_platform(s, img, p);
+done:
 	if (!err)
 		nydusfs_info("%s: manifest %s, %zu layers", s->label,
 			     img->digest, img->layer_count);
 	return err;
+}
+
+int cv_image_resolve(struct cv_store *s, const struct cv_platform *p,
+		     struct cv_image *img)
+{
+	return image_resolve(s, p, img, true);
+}
+
+int cv_image_resolve_manifest(struct cv_store *s, const struct cv_platform *p,
+			      struct cv_image *img)
+{
+	return image_resolve(s, p, img, false);
 }
 
 void cv_image_free(struct cv_image *img)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "client.h"
 #include "mount_ref.h"
 #include "nydusfs/err.h"
 #include "nydusfs/format.h"
@@ -324,23 +325,63 @@ static int blob_source(const struct cv_store *s, const struct ref_opts *o,
 
 /* ---- the whole way ---- */
 
+/*
+ * The registry's scheme when it is known, so that no request goes to find
+ * it: https when TLS is verified; with --tls-verify=false the scheme of
+ * the daemon config's [registry "HOST"] (which nydusfsd uses for the blobs
+ * too), else https then http.  No GET /v2/ first: the manifest's own 401
+ * brings the challenge.
+ */
+static int registry_opts(const char *ref, const struct ref_opts *o,
+			 struct nydusfs_registry_opts *reg, char **scheme)
+{
+	struct nydusfs_oci_ref r;
+	const char *why, *host;
+	int err = 0;
+
+	*reg = o->reg;
+	reg->no_ping = true;
+	*scheme = NULL;
+	if (o->reg.tls_verify || !o->config || nydusfs_oci_ref_parse(ref, &r,
+								    &why))
+		return 0;	/* a bad reference: cv_store_open says why */
+	host = nydusfs_oci_ref_api_host(&r);
+	if (r.kind == NYDUSFS_REF_DOCKER)
+		*scheme = config_setting(o->config, "registry", host, "scheme");
+	if (*scheme && strcmp(*scheme, "http") && strcmp(*scheme, "https")) {
+		nydusfs_err("%s: [registry \"%s\"] scheme = %s: it must be "
+			    "http or https", o->config, host, *scheme);
+		err = -EINVAL;
+	}
+	nydusfs_oci_ref_free(&r);
+	reg->scheme = *scheme;
+	return err;
+}
+
 int ref_image_get(const char *ref, const struct ref_opts *o,
 		  struct ref_image *ri)
 {
 	const char *state_dir = o->state_dir ? o->state_dir :
 				REF_DEFAULT_STATE_DIR;
+	struct nydusfs_registry_opts reg;
 	struct cv_image img = { 0 };
 	const struct cv_desc *d;
 	struct cv_store *s;
 	const char *want;
+	char *scheme;
 	int err;
 
 	memset(ri, 0, sizeof(*ri));
-	err = cv_store_open(ref, &o->reg, false, &s);
-	if (err)
+	err = registry_opts(ref, o, &reg, &scheme);
+	if (!err)
+		err = cv_store_open(ref, &reg, false, &s);
+	if (err) {
+		free(scheme);
 		return err;
+	}
 	ri->label = strdup(s->label);
-	err = ri->label ? cv_image_resolve(s, &o->platform, &img) : -ENOMEM;
+	err = ri->label ? cv_image_resolve_manifest(s, &o->platform, &img) :
+	      -ENOMEM;
 	if (!err)
 		err = find_bootstrap(s, &img, &d, &want);
 	if (!err) {
@@ -350,8 +391,11 @@ int ref_image_get(const char *ref, const struct ref_opts *o,
 	}
 	if (!err)
 		err = blob_source(s, o, ri);
+	if (s->reg)
+		cv_store_report(s, "mount");
 	cv_image_free(&img);
 	cv_store_close(s);
+	free(scheme);
 	return err;
 }
 

@@ -30,6 +30,7 @@ struct ref_opts {
 	struct cv_platform platform;
 	struct nydusfs_registry_opts reg;
 	const char *state_dir;
+	const char *config;		/* the daemon's: [registry "HOST"] */
 	char *creds;			/* --creds, split into reg.user/pass */
 	bool given;			/* any of these options on the line */
 };
