@@ -255,9 +255,9 @@ static struct nydusfs_image *image_alloc(const char *label, size_t size)
 	if (!img)
 		return NULL;
 	img->label = strdup(label);
-	/* 4 KiB aligned: every region, and so every entry, is aligned too. */
-	if (!img->label ||
-	    posix_memalign((void **)&img->buf, NYDUSFS_BLKSZ, size ? size : 1)) {
+	img->buf = nydusfs_image_buf_alloc(size);
+	if (!img->label || !img->buf) {
+		free(img->buf);
 		free(img->label);
 		free(img);
 		return NULL;
@@ -284,9 +284,18 @@ static int read_all(int fd, uint8_t *buf, size_t size)
 	return 0;
 }
 
-static int open_fd(const char *path, int fd, struct nydusfs_image **out)
+void *nydusfs_image_buf_alloc(size_t len)
 {
-	struct nydusfs_image *img;
+	void *buf;
+
+	/* 4 KiB aligned: every region, and so every entry, is aligned too. */
+	if (posix_memalign(&buf, NYDUSFS_BLKSZ, len ? len : 1))
+		return NULL;
+	return buf;
+}
+
+static int read_fd(const char *path, int fd, void **buf, size_t *len)
+{
 	struct stat st;
 	int err;
 
@@ -302,14 +311,49 @@ static int open_fd(const char *path, int fd, struct nydusfs_image **out)
 			    NYDUSFS_IMAGE_MAX_SIZE);
 		return -EFBIG;
 	}
-	img = image_alloc(path, st.st_size);
-	if (!img)
+	*buf = nydusfs_image_buf_alloc(st.st_size);
+	if (!*buf)
 		return -ENOMEM;
-	err = read_all(fd, img->buf, img->size);
-	if (err)
+	*len = st.st_size;
+	err = read_all(fd, *buf, *len);
+	if (err) {
 		nydusfs_err("%s: read: %s", path, strerror(-err));
-	if (!err)
-		err = image_validate(img, 0);
+		free(*buf);
+		*buf = NULL;
+	}
+	return err;
+}
+
+int nydusfs_image_read(const char *path, void **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int err;
+
+	*buf = NULL;
+	if (fd < 0) {
+		err = -errno;
+		nydusfs_err("%s: %s", path, strerror(errno));
+		return err;
+	}
+	err = read_fd(path, fd, buf, len);
+	close(fd);
+	return err;
+}
+
+int nydusfs_image_adopt(void *buf, size_t len, const char *label,
+			struct nydusfs_image **out)
+{
+	struct nydusfs_image *img = calloc(1, sizeof(*img));
+	int err;
+
+	if (!img || !(img->label = strdup(label))) {
+		free(img);
+		free(buf);
+		return -ENOMEM;
+	}
+	img->buf = buf;
+	img->size = len;
+	err = image_validate(img, 0);
 	if (err) {
 		nydusfs_image_close(img);
 		return err;
@@ -320,16 +364,13 @@ static int open_fd(const char *path, int fd, struct nydusfs_image **out)
 
 int nydusfs_image_open(const char *path, struct nydusfs_image **out)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len;
+	void *buf;
 	int err;
 
-	if (fd < 0) {
-		err = -errno;
-		nydusfs_err("%s: %s", path, strerror(errno));
-		return err;
-	}
-	err = open_fd(path, fd, out);
-	close(fd);
+	err = nydusfs_image_read(path, &buf, &len);
+	if (!err)
+		err = nydusfs_image_adopt(buf, len, path, out);
 	return err;
 }
 

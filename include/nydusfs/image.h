@@ -59,6 +59,17 @@ struct nydusfs_image {
 #define NYDUSFS_IMAGE_NO_CSUM	0x1	/* skip the superblock checksum (fuzzing) */
 
 int nydusfs_image_open(const char *path, struct nydusfs_image **out);
+/* A buffer of @len bytes for nydusfs_image_adopt() (aligned), or NULL. */
+void *nydusfs_image_buf_alloc(size_t len);
+/* The bytes of a bootstrap file, unchecked, in such a buffer. */
+int nydusfs_image_read(const char *path, void **buf, size_t *len);
+/*
+ * Open the bootstrap in @buf (from one of the two above) without copying
+ * it: the image owns @buf from now on, and frees it on failure too.
+ * @label prefixes messages.
+ */
+int nydusfs_image_adopt(void *buf, size_t len, const char *label,
+			struct nydusfs_image **out);
 /* Copies @len bytes from @buf. */
 int nydusfs_image_open_mem(const void *buf, size_t len, unsigned int flags,
 			   struct nydusfs_image **out);

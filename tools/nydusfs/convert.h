@@ -142,6 +142,13 @@ int cv_find_bootstrap(const struct cv_image *img, const struct cv_desc **d,
 /* Extract image/image.boot of a bootstrap layer file into @out. */
 int cv_extract_bootstrap(const char *layer, const char *out,
 			 const char *want_digest);
+/*
+ * The same from a layer in memory into memory: *@out (a buffer for
+ * nydusfs_image_adopt()) holds the bootstrap, hashed on the way.
+ */
+int cv_extract_bootstrap_mem(const void *layer, size_t len,
+			     const char *want_digest, void **out,
+			     size_t *out_len);
 
 /* The bootstrap layer: tar+gzip of @bootstrap at @out. */
 struct cv_layer_out {

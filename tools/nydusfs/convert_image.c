@@ -427,7 +427,7 @@ bool cv_is_nydus_image(const struct cv_image *img)
 
 /* ---- reading layers ---- */
 
-static struct archive *open_compressed(const char *path, bool raw)
+static struct archive *new_reader(bool raw)
 {
 	struct archive *a = archive_read_new();
 
@@ -441,7 +441,14 @@ static struct archive *open_compressed(const char *path, bool raw)
 		archive_read_support_format_raw(a);
 	else
 		archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, path, IO_BLOCK) != ARCHIVE_OK) {
+	return a;
+}
+
+static struct archive *open_compressed(const char *path, bool raw)
+{
+	struct archive *a = new_reader(raw);
+
+	if (a && archive_read_open_filename(a, path, IO_BLOCK) != ARCHIVE_OK) {
 		nydusfs_err("%s: %s", path, archive_error_string(a));
 		archive_read_free(a);
 		return NULL;
@@ -551,6 +558,33 @@ static bool is_bootstrap_member(const char *name)
 	return !strcmp(name, BOOTSTRAP_MEMBER);
 }
 
+/* The next image/image.boot member: 0, -ENOENT, or -EIO (said why). */
+static int find_member(struct archive *a, const char *what,
+		       struct archive_entry **e)
+{
+	int r;
+
+	while ((r = archive_read_next_header(a, e)) == ARCHIVE_OK)
+		if (is_bootstrap_member(archive_entry_pathname(*e) ?: "") &&
+		    archive_entry_filetype(*e) == AE_IFREG)
+			return 0;
+	if (r != ARCHIVE_EOF) {
+		nydusfs_err("%s: %s", what, archive_error_string(a));
+		return -EIO;
+	}
+	nydusfs_err("the bootstrap layer has no %s", BOOTSTRAP_MEMBER);
+	return -ENOENT;
+}
+
+static int check_digest(const char *got, const char *want)
+{
+	if (!want || !strcmp(got, want))
+		return 0;
+	nydusfs_err("the bootstrap is %s, its layer's annotation says %s", got,
+		    want);
+	return -EFSCORRUPTED;
+}
+
 int cv_extract_bootstrap(const char *layer, const char *out,
 			 const char *want_digest)
 {
@@ -558,33 +592,92 @@ int cv_extract_bootstrap(const char *layer, const char *out,
 	struct archive_entry *e;
 	struct archive *a = open_compressed(layer, false);
 	uint64_t size;
-	int fd, r, err = -ENOENT;
+	int fd, err;
 
 	if (!a)
 		return -EIO;
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		if (!is_bootstrap_member(archive_entry_pathname(e) ?: "") ||
-		    archive_entry_filetype(e) != AE_IFREG)
-			continue;
+	err = find_member(a, layer, &e);
+	if (!err) {
 		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		err = fd < 0 ? -errno : hash_entry(a, layer, fd, got, &size);
 		if (fd >= 0 && close(fd) && !err)
 			err = -errno;
-		break;
-	}
-	if (r != ARCHIVE_OK && r != ARCHIVE_EOF) {
-		nydusfs_err("%s: %s", layer, archive_error_string(a));
-		err = -EIO;
 	}
 	archive_read_free(a);
-	if (err == -ENOENT)
-		nydusfs_err("the bootstrap layer has no %s", BOOTSTRAP_MEMBER);
-	if (!err && want_digest && strcmp(got, want_digest)) {
-		nydusfs_err("the bootstrap is %s, its layer's annotation says %s",
-			    got, want_digest);
-		err = -EFSCORRUPTED;
+	return err ? err : check_digest(got, want_digest);
+}
+
+/* The member's bytes into @buf (@size of them, no more), hashed. */
+static int read_member(struct archive *a, uint8_t *buf, uint64_t size,
+		       char digest[NYDUSFS_OCI_DIGEST_LEN])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint64_t pos = 0;
+	la_ssize_t n;
+	char extra;
+	int err = 0;
+
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		err = -ENOMEM;
+	while (!err && pos < size) {
+		n = archive_read_data(a, buf + pos, size - pos);
+		if (n <= 0)
+			break;
+		EVP_DigestUpdate(md, buf + pos, n);
+		pos += n;
 	}
+	if (!err && (pos != size || archive_read_data(a, &extra, 1) != 0)) {
+		nydusfs_err("the bootstrap layer: %s: %s", BOOTSTRAP_MEMBER,
+			    archive_errno(a) ? archive_error_string(a) :
+			    "not the size its tar header says");
+		err = -EIO;
+	}
+	if (!err)
+		md_hex(md, digest);
+	EVP_MD_CTX_free(md);
 	return err;
+}
+
+int cv_extract_bootstrap_mem(const void *layer, size_t len,
+			     const char *want_digest, void **out,
+			     size_t *out_len)
+{
+	char got[NYDUSFS_OCI_DIGEST_LEN];
+	struct archive_entry *e;
+	struct archive *a = new_reader(false);
+	int64_t size = 0;
+	void *buf = NULL;
+	int err = a ? 0 : -ENOMEM;
+
+	if (!err && archive_read_open_memory(a, layer, len) != ARCHIVE_OK) {
+		nydusfs_err("the bootstrap layer: %s", archive_error_string(a));
+		err = -EIO;
+	}
+	if (!err)
+		err = find_member(a, "the bootstrap layer", &e);
+	if (!err) {
+		size = archive_entry_size(e);
+		if (!archive_entry_size_is_set(e) || size < 0 ||
+		    (uint64_t)size > NYDUSFS_IMAGE_MAX_SIZE) {
+			nydusfs_err("the bootstrap layer: %s of %lld bytes",
+				    BOOTSTRAP_MEMBER, (long long)size);
+			err = -EFBIG;
+		}
+	}
+	if (!err && !(buf = nydusfs_image_buf_alloc(size)))
+		err = -ENOMEM;
+	if (!err)
+		err = read_member(a, buf, size, got);
+	archive_read_free(a);
+	if (!err)
+		err = check_digest(got, want_digest);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	*out_len = size;
+	return 0;
 }
 
 /* ---- writing the bootstrap layer ---- */

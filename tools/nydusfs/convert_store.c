@@ -546,6 +546,27 @@ int cv_store_get_blob(struct cv_store *s, const struct cv_desc *d,
 	return 0;
 }
 
+static int check_mem(const struct cv_store *s, const struct cv_desc *d,
+		     const char *buf, size_t len)
+{
+	char got[NYDUSFS_OCI_DIGEST_LEN];
+	int err;
+
+	if (len != d->size) {
+		nydusfs_err("%s: blob %s: %zu bytes, its descriptor says %llu",
+			    s->label, d->digest, len,
+			    (unsigned long long)d->size);
+		return -EFSCORRUPTED;
+	}
+	err = nydusfs_oci_digest(buf, len, got);
+	if (!err && strcmp(got, d->digest)) {
+		nydusfs_err("%s: blob %s: digest mismatch: its bytes are %s",
+			    s->label, d->digest, got);
+		err = -EFSCORRUPTED;
+	}
+	return err;
+}
+
 int cv_store_get_blob_mem(struct cv_store *s, const struct cv_desc *d,
 			  size_t max, char **buf, size_t *len)
 {
@@ -558,9 +579,16 @@ int cv_store_get_blob_mem(struct cv_store *s, const struct cv_desc *d,
 	path = oci_blob_path(s, d->digest);
 	if (!path)
 		return -EINVAL;
-	err = oci_verify(s, path, d->digest, d->size);
-	if (!err)
-		err = read_file(path, max, buf, len);
+	err = read_file(path, max, buf, len);
+	if (err)
+		nydusfs_err("%s: blob %s: %s", s->label, d->digest,
+			    strerror(-err));
+	if (!err)	/* read once, checked in memory */
+		err = check_mem(s, d, *buf, *len);
+	if (err) {
+		free(*buf);
+		*buf = NULL;
+	}
 	free(path);
 	return err;
 }

@@ -132,22 +132,15 @@ static int find_bootstrap(const struct cv_store *s, const struct cv_image *img,
 }
 
 /* Every blob the bootstrap names must be a layer of the manifest. */
-static int check_bootstrap(const struct cv_store *s, const struct cv_image *img,
-			   const char *path)
+static int check_blobs(const struct cv_store *s, const struct cv_image *img,
+		       const struct nydusfs_image *bi)
 {
 	char hex[2 * NYDUSFS_DIGEST_SIZE + 1], digest[NYDUSFS_OCI_DIGEST_LEN];
 	const struct nydusfs_blob *b;
-	struct nydusfs_image *bi;
 	uint32_t i;
 	size_t k;
-	int err;
+	int err = 0;
 
-	err = nydusfs_image_open(path, &bi);
-	if (err) {
-		nydusfs_err("%s: its bootstrap is not a valid nydusfs bootstrap: "
-			    "%s", s->label, strerror(-err));
-		return err;
-	}
 	for (i = 0; !err && i < bi->blob_count; i++) {
 		err = nydusfs_image_blob(bi, i, &b);
 		if (err)
@@ -164,81 +157,129 @@ static int check_bootstrap(const struct cv_store *s, const struct cv_image *img,
 			err = -EBADMSG;
 		}
 	}
-	nydusfs_image_close(bi);
 	return err;
 }
 
-static int sync_file(const char *path)
+/* Open the bootstrap in @buf (taking it), and check it against @img. */
+static int check_bootstrap(const struct cv_store *s, const struct cv_image *img,
+			   void *buf, size_t len, struct nydusfs_image **bi)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0 || fsync(fd))
-		err = -errno;
-	if (fd >= 0)
-		close(fd);
-	return err;
-}
-
-/* The layer into a private directory of @dir, extracted, checked, stored. */
-static int fetch_bootstrap(struct cv_store *s, const struct cv_image *img,
-			   const struct cv_desc *d, const char *want,
-			   const char *dir, const char *path)
-{
-	char *tmp, *layer = NULL, *boot = NULL;
-	bool tmp_layer = false;
 	int err;
+
+	err = nydusfs_image_adopt(buf, len, s->label, bi);
+	if (err) {
+		nydusfs_err("%s: its bootstrap is not a valid nydusfs bootstrap: "
+			    "%s", s->label, strerror(-err));
+		return err;
+	}
+	err = check_blobs(s, img, *bi);
+	if (err) {
+		nydusfs_image_close(*bi);
+		*bi = NULL;
+	}
+	return err;
+}
+
+/* @len bytes into @path, complete or not at all: a temporary, then rename. */
+static int store_file(const char *dir, const char *path, const void *buf,
+		      size_t len)
+{
+	const char *p = buf;
+	char *tmp;
+	ssize_t n;
+	int fd, err = 0;
 
 	if (asprintf(&tmp, "%s/.fetch-XXXXXX", dir) < 0)
 		return -ENOMEM;
-	if (!mkdtemp(tmp)) {
+	fd = mkstemp(tmp);
+	if (fd < 0)
 		err = -errno;
-		nydusfs_err("%s: %s", tmp, strerror(errno));
-		free(tmp);
-		return err;
+	while (!err && len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			break;
+		}
+		p += n;
+		len -= n;
 	}
-	err = cv_store_get_blob(s, d, tmp, &layer, &tmp_layer);
-	if (err)
-		nydusfs_err("%s: bootstrap layer %s: %s", s->label, d->digest,
-			    cv_strerror(err));
-	if (!err && asprintf(&boot, "%s/bootstrap", tmp) < 0) {
-		boot = NULL;
-		err = -ENOMEM;
-	}
-	if (!err)
-		err = cv_extract_bootstrap(layer, boot, want);
-	if (!err)
-		err = check_bootstrap(s, img, boot);
-	if (!err)
-		err = sync_file(boot);
-	if (!err && rename(boot, path)) {
+	if (!err && fsync(fd))
 		err = -errno;
-		nydusfs_err("%s: %s", path, strerror(errno));
+	if (fd >= 0 && close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err) {
+		nydusfs_err("%s: %s", path, strerror(-err));
+		if (fd >= 0)
+			unlink(tmp);
 	}
-	if (boot)
-		unlink(boot);
-	if (tmp_layer)
-		unlink(layer);
-	rmdir(tmp);
-	free(boot);
-	free(layer);
 	free(tmp);
 	return err;
 }
 
-/* A stored bootstrap is used only if its bytes still match its name. */
-static bool stored_ok(const char *path, const char *want)
+/*
+ * The layer into memory (its digest checked on the way), the bootstrap out
+ * of it into memory (hashed on the way, checked against @want), opened and
+ * checked there, and written to @path once.
+ */
+static int fetch_bootstrap(struct cv_store *s, const struct cv_image *img,
+			   const struct cv_desc *d, const char *want,
+			   const char *dir, const char *path)
+{
+	struct nydusfs_image *bi = NULL;
+	char *layer = NULL;
+	size_t len, blen;
+	void *boot;
+	int err;
+
+	err = cv_store_get_blob_mem(s, d, NYDUSFS_IMAGE_MAX_SIZE, &layer, &len);
+	if (err)
+		nydusfs_err("%s: bootstrap layer %s: %s", s->label, d->digest,
+			    cv_strerror(err));
+	if (!err)
+		err = cv_extract_bootstrap_mem(layer, len, want, &boot, &blen);
+	free(layer);
+	if (!err)
+		err = check_bootstrap(s, img, boot, blen, &bi);
+	if (!err)
+		err = store_file(dir, path, bi->buf, bi->size);
+	nydusfs_image_close(bi);
+	return err;
+}
+
+/*
+ * A stored bootstrap is used only if its bytes still match its name (read
+ * once: hashed and checked in memory).  1 if it is, 0 if it must be
+ * fetched, or -errno.
+ */
+static int stored_ok(const struct cv_store *s, const struct cv_image *img,
+		     const char *path, const char *want)
 {
 	char got[NYDUSFS_OCI_DIGEST_LEN];
-	uint64_t size;
+	struct nydusfs_image *bi;
+	size_t len;
+	void *buf;
+	int err;
 
 	if (access(path, F_OK))
-		return false;
-	if (!cv_hash_file(path, got, &size) && !strcmp(got, want))
-		return true;
-	nydusfs_warn("%s: the stored bootstrap does not match its name: "
-		     "fetching it again", path);
-	unlink(path);
-	return false;
+		return 0;
+	err = nydusfs_image_read(path, &buf, &len);
+	if (!err && (nydusfs_oci_digest(buf, len, got) || strcmp(got, want))) {
+		free(buf);
+		err = -EFSCORRUPTED;
+	}
+	if (err) {
+		nydusfs_warn("%s: the stored bootstrap does not match its name: "
+			     "fetching it again", path);
+		unlink(path);
+		return 0;
+	}
+	err = check_bootstrap(s, img, buf, len, &bi);
+	nydusfs_image_close(bi);
+	return err ? err : 1;
 }
 
 static int store_bootstrap(struct cv_store *s, const struct cv_image *img,
@@ -246,7 +287,7 @@ static int store_bootstrap(struct cv_store *s, const struct cv_image *img,
 			   const char *state_dir, struct ref_image *ri)
 {
 	char *dir;
-	int err;
+	int err, stored;
 
 	if (asprintf(&dir, "%s/bootstraps/sha256", state_dir) < 0)
 		return -ENOMEM;
@@ -258,8 +299,9 @@ static int store_bootstrap(struct cv_store *s, const struct cv_image *img,
 	if (!err && snprintf(ri->bootstrap, sizeof(ri->bootstrap), "%s/%s",
 			     dir, want + 7) >= (int)sizeof(ri->bootstrap))
 		err = -ENAMETOOLONG;
-	if (!err && stored_ok(ri->bootstrap, want)) {
-		err = check_bootstrap(s, img, ri->bootstrap);
+	stored = err ? 0 : stored_ok(s, img, ri->bootstrap, want);
+	if (stored) {
+		err = stored < 0 ? stored : 0;
 		nydusfs_info("%s: bootstrap %s already stored", s->label, want);
 	} else if (!err) {
 		err = fetch_bootstrap(s, img, d, want, dir, ri->bootstrap);
