@@ -106,6 +106,20 @@ require_daemon_tools()
 		skip "build first (make programs)"
 }
 
+# daemon_harness [AT_EXIT]: for tests that start nydusfsd (DPID) and
+# nydusfsd_fakedev (FPID) themselves: NYDUSFS_SOCKET in $T, and at exit
+# both killed if still set, then the command AT_EXIT (e.g. _reg_stop_all),
+# then the usual cleanup.
+daemon_harness()
+{
+	export NYDUSFS_SOCKET=$T/ctl.sock
+	DPID=
+	FPID=
+	_HARNESS_AT_EXIT=${1:-:}
+	# shellcheck disable=SC2154
+	trap 'rc=$?; trap - ERR; set +e; [ -z "$DPID" ] || kill $DPID 2>/dev/null; [ -z "$FPID" ] || kill $FPID 2>/dev/null; wait; $_HARNESS_AT_EXIT; (exit $rc); _cleanup' EXIT
+}
+
 require_nydusfs()
 {
 	[ -x "$NYDUSFS" ] || fail "no nydusfs binary at $NYDUSFS (run make)"

@@ -16,11 +16,7 @@ require python3 curl jq systemd-analyze
 
 B=$TOP/build
 require_daemon_tools
-export NYDUSFS_SOCKET=$T/ctl.sock
-DPID=
-FPID=
-# shellcheck disable=SC2154
-trap 'rc=$?; trap - ERR; set +e; [ -z "$DPID" ] || kill $DPID; [ -z "$FPID" ] || kill $FPID; wait; (exit $rc); _cleanup' EXIT
+daemon_harness
 
 nyd() { "$NYDUSFS" "$@"; }
 

@@ -13,11 +13,7 @@
 require jq python3
 
 require_daemon_tools
-export NYDUSFS_SOCKET=$T/ctl.sock
-DPID=
-FPID=
-# shellcheck disable=SC2154
-trap 'rc=$?; trap - ERR; set +e; [ -z "$DPID" ] || kill $DPID; [ -z "$FPID" ] || kill $FPID; wait; (exit $rc); _cleanup' EXIT
+daemon_harness
 
 nyd() { "$NYDUSFS" "$@"; }
 metric() { nyd metrics | awk -v m="$1" 'index($1, m) == 1 { s += $2 } END { print s + 0 }'; }

@@ -17,11 +17,7 @@
 require jq sha256sum
 
 require_daemon_tools
-export NYDUSFS_SOCKET=$T/ctl.sock
-DPID=
-FPID=
-# shellcheck disable=SC2154
-trap 'rc=$?; trap - ERR; set +e; [ -z "$DPID" ] || kill $DPID; [ -z "$FPID" ] || kill $FPID; wait; (exit $rc); _cleanup' EXIT
+daemon_harness
 
 nyd() { "$NYDUSFS" "$@"; }
 

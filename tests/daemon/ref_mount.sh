@@ -23,10 +23,7 @@ require umoci skopeo jq python3 docker-registry curl htpasswd
 
 require_daemon_tools
 require_nydusfs
-DPID=
-FPID=
-# shellcheck disable=SC2154
-trap 'rc=$?; trap - ERR; set +e; [ -z "$DPID" ] || kill $DPID; [ -z "$FPID" ] || kill $FPID; wait; _reg_stop_all; (exit $rc); _cleanup' EXIT
+daemon_harness _reg_stop_all
 
 cd "$T"
 export HOME=$T/home NYDUSFS_SOCKET=$T/ctl.sock
@@ -126,11 +123,11 @@ finish()
 stop()
 {
 	if [ -n "$FPID" ]; then
-		kill "$FPID" 2>/dev/null
+		kill "$FPID" 2>/dev/null || true
 		wait "$FPID" 2>/dev/null || true
 		FPID=
 	fi
-	kill "$DPID" 2>/dev/null
+	kill "$DPID" 2>/dev/null || true
 	wait "$DPID" 2>/dev/null || true
 	DPID=
 }
