@@ -359,6 +359,7 @@ static void blob_free(struct work *w)
 	struct cblob *b = container_of(w, struct cblob, open_work);
 
 	free(b->present);
+	free(b->prefetched);
 	free(b->durable);
 	free(b->map_wbuf);
 	free(b->unsynced);

@@ -201,7 +201,9 @@ int fetch_chunk(struct cblob *b, uint32_t index,
  * becomes one large ranged request rather than one request per chunk, and
  * the next batch goes out while the reader still has half a window to
  * read.  b->ra_frontier is the last chunk queued: each READ costs O(1)
- * apart from the chunks it queues.
+ * apart from the chunks it queues.  READs of chunks prefetch asked for do
+ * not count: a startup profile is laid out in the blob in the order the
+ * program reads it, and reading ahead of it fetched the rest of the blob.
  */
 #define RA_MAX_CHUNKS	4096
 #define RA_MIN_RUN	4
@@ -213,6 +215,8 @@ void fetch_readahead(struct cblob *b, uint32_t index)
 	uint32_t i, end;
 
 	if (!cfg.readahead || !b->table || index >= b->nchunks)
+		return;
+	if (b->prefetched && chunk_bit(b->prefetched, index))
 		return;
 	if (index + 1 == b->ra_next)
 		return;		/* the same chunk again */

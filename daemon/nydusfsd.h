@@ -232,6 +232,8 @@ struct cblob {
 	struct nydusfs_chunk *table;
 	uint32_t ra_next, ra_window, ra_frontier;
 	uint32_t ra_run;		/* READs in order so far */
+	/* chunks prefetch asked for (NULL: none): their READs are no stream */
+	uint8_t *prefetched;
 	/* sources, rebuilt when the mount table changes */
 	struct source **srcs;
 	unsigned int nsrcs, srcs_gen;

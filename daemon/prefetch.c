@@ -255,6 +255,18 @@ static void pwait_done(struct fwait *w, int err)
 }
 
 /*
+ * Remember that prefetch asked for chunk @index: when the program reads it
+ * later, in the order of a startup profile laid out in the blob, that is
+ * no sequential stream to read ahead of (fetch_readahead()).
+ */
+static void mark_prefetched(struct cblob *b, uint32_t index)
+{
+	if (!b->prefetched)
+		b->prefetched = xzalloc((b->nchunks + 7) / 8);
+	b->prefetched[index / 8] |= 1U << (index % 8);
+}
+
+/*
  * Queue up to @n chunks of one prefetch, items up to @end, at @prio, while
  * *@budget (compressed bytes) lasts: how many were queued
  */
@@ -284,6 +296,7 @@ static unsigned int queue_items(struct prefetch *pf, size_t end, int prio,
 			m->pf_done++;
 			continue;
 		}
+		mark_prefetched(b, it->chunk);
 		chunk_desc_from_disk(&b->table[it->chunk], &d);
 		*budget -= d.compressed_size < *budget ? d.compressed_size :
 			   *budget;

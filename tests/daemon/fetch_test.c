@@ -4,9 +4,10 @@
  * request: adjacent chunks are merged up to merge_limit (never across a
  * gap), one fetch per chunk however many wait, on-demand before readahead
  * before prefetch, an on-demand read of a chunk already in flight for
- * prefetch waits for that request, and a chunk whose bytes fail verification is fetched
- * from the next source, or fails with EIO when none is left; bad data
- * never reaches the cache.
+ * prefetch waits for that request, READs in the order of a prefetched
+ * startup profile start no readahead, and a chunk whose bytes fail
+ * verification is fetched from the next source, or fails with EIO when
+ * none is left; bad data never reaches the cache.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -335,6 +336,58 @@ static void test_all_bad(void)
 	cache_blob_put(b);
 }
 
+/* The chunk table readahead reads (what a bootstrap gives the blob) */
+static struct nydusfs_chunk *disk_table(void)
+{
+	struct nydusfs_chunk *t = calloc(NCHUNKS, sizeof(*t));
+	uint32_t i;
+
+	for (i = 0; t && i < NCHUNKS; i++) {
+		t[i].compressed_offset = htole64(descs[i].compressed_offset);
+		t[i].compressed_size = htole32(descs[i].compressed_size);
+		t[i].uncompressed_size = htole32(descs[i].uncompressed_size);
+		t[i].uncompressed_offset = htole64(descs[i].uncompressed_offset);
+		t[i].compressor = descs[i].compressor;
+		memcpy(t[i].digest, descs[i].digest, sizeof(t[i].digest));
+	}
+	return t;
+}
+
+/* Six READs in order, of chunks 0..5: how many chunks readahead queued */
+static uint64_t readahead_after_reads(struct cblob *b)
+{
+	uint64_t before = fstats.readahead_chunks;
+	uint32_t i;
+
+	for (i = 0; i < 6; i++)
+		fetch_readahead(b, i);
+	env_run_until(all_done);
+	return fstats.readahead_chunks - before;
+}
+
+static void test_readahead_profile(void)
+{
+	struct cblob *plain = open_blob(7), *profiled = open_blob(8);
+	uint64_t n;
+	uint32_t i;
+
+	reset();
+	cfg.readahead = 1 << 20;
+	plain->table = disk_table();
+	profiled->table = disk_table();
+	profiled->prefetched = calloc(1, (NCHUNKS + 7) / 8);
+	for (i = 0; i < 6; i++)
+		profiled->prefetched[i / 8] |= 1U << (i % 8);
+	n = readahead_after_reads(plain);
+	CHECK(n > 0, "six READs in order start readahead (%llu chunks)",
+	      (unsigned long long)n);
+	n = readahead_after_reads(profiled);
+	CHECK(n == 0, "the same READs of prefetched chunks start none (%llu)",
+	      (unsigned long long)n);
+	cache_blob_put(plain);
+	cache_blob_put(profiled);
+}
+
 int main(void)
 {
 	env_init();
@@ -345,6 +398,7 @@ int main(void)
 	test_dedup();
 	test_inflight_dedup();
 	test_priority();
+	test_readahead_profile();
 	test_verify_fallback();
 	test_all_bad();
 	env_exit();
