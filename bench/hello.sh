@@ -658,7 +658,7 @@ modules_text() {
 
 	drv=$(sed -n 's/^INFO sha256 in the kernel: //p' "$GUEST_LOG" | tr -d '\r' | head -n1)
 	case $MODULES in
-	*sha256_ssse3*) printf 'The guest loads sha256_ssse3 (\`tools/vm-run --modules %s\`), as udev does on a real x86 host (the guest has no udev), so the kernel hashes the bootstrap for \`-o digest=\` with it: %s.' "$MODULES" "$drv" ;;
+	*sha256_ssse3*) printf 'The guest loads sha256_ssse3 (`tools/vm-run --modules %s`), as udev does on a real x86 host (the guest has no udev), so the kernel hashes the bootstrap for `-o digest=` with it (its sha256 drivers, by priority: %s).' "$MODULES" "$drv" ;;
 	*) printf 'Kernel modules: %s; the kernel sha256: %s.' "${MODULES:-vm-run default}" "$drv" ;;
 	esac
 }
@@ -670,8 +670,13 @@ profile_label() {
 	echo "\`nydusfs convert ${o}--prefetch-list hello-startup-W.list\`"
 }
 
+fetch_ra_text() {
+	[ -z "${BENCH_HELLO_FETCH_RA:-}" ] ||
+		printf '  **Experiment**: every nydusfsd of this run (lazy and profile) has `[fetch] readahead = %s` (BENCH_HELLO_FETCH_RA), not the default.' "$BENCH_HELLO_FETCH_RA"
+}
+
 profile_method_text() {
-	echo "- **nydusfs + startup profile**: a recording boot before this one (same guest, same registry storage, no link shaping) ran each workload once on \`$REC_REPO:$TAG\`$([ "$REC_REPO" = "$NYDUS_REPO" ] || echo " (the OCI image converted with --chunk-size $PROFILE_CHUNK: a profile names whole chunks)") mounted by reference with a fresh nydusfsd, an empty cache and \`--no-prefetch\`, then \`nydusfs profile MNT\` (the ranges the kernel asked nydusfsd for, in first-use order: bench/results/hello-startup-W.list; that boot's output: hello-record.log).  On the host, the same OCI image was converted per workload with $(profile_label) into \`$NYDUS_REPO-W:$TAG\`: the profile's chunks first in the blob, their ranges in the bootstrap.  Here, per workload: a fresh nydusfsd with an empty cache and the default configuration (prefetch on: the profile's chunks are fetched at mount, at readahead priority, in ranged requests of up to 4 MB), \`drop_caches\`, \`nydusfs mount docker://127.0.0.1:5000/$NYDUS_REPO-W:$TAG MNT\`, the workload.  Time as for the lazy case, until the command exits; bytes, requests and chunks fetched once the profile's prefetch has finished too (it may still run when the command exits), so that everything the mount fetched for the start counts.  Order: profile after lazy in even iterations, before it in odd ones."
+	echo "- **nydusfs + startup profile**: a recording boot before this one (same guest, same registry storage, no link shaping) ran each workload once on \`$REC_REPO:$TAG\`$([ "$REC_REPO" = "$NYDUS_REPO" ] || echo " (the OCI image converted with --chunk-size $PROFILE_CHUNK: a profile names whole chunks)") mounted by reference with a fresh nydusfsd, an empty cache and \`--no-prefetch\`, then \`nydusfs profile MNT\` (the ranges the kernel asked nydusfsd for, in first-use order: bench/results/hello-startup-W.list; that boot's output: hello-record.log).  On the host, the same OCI image was converted per workload with $(profile_label) into \`$NYDUS_REPO-W:$TAG\`: the profile's chunks first in the blob, their ranges in the bootstrap.  Here, per workload: a fresh nydusfsd with an empty cache and the default configuration (prefetch on: the profile's chunks are fetched at mount, at readahead priority, in ranged requests of up to 4 MB), \`drop_caches\`, \`nydusfs mount docker://127.0.0.1:5000/$NYDUS_REPO-W:$TAG MNT\`, the workload.$(fetch_ra_text)  Time as for the lazy case, until the command exits; bytes, requests and chunks fetched once the profile's prefetch has finished too (it may still run when the command exits), so that everything the mount fetched for the start counts.  Order: profile after lazy in even iterations, before it in odd ones."
 }
 
 # The startup profiles and their images
@@ -682,12 +687,12 @@ profile_images_text() {
 	echo
 	echo "| image | profile: ranges, bytes named | chunks in the prefetch plan | blob (compressed) | \`nydusfs convert\` on the host (wall time, s) |"
 	echo "|-------|------:|------:|------:|------:|"
-	printf '| `%s:%s` (%s, no profile: the lazy rows) | - | - | %s MiB | %s |\n' "$NYDUS_REPO" "$TAG" \
+	printf '| `%s:%s` (%s; no profile: the lazy rows) | - | - | %s MiB | %s |\n' "$NYDUS_REPO" "$TAG" \
 		"$(chunk_label)" "$(mib "$NYDUS_BLOBS")" "$(convert_time reference)"
 	for w in $PROFILE_WORKLOADS; do
 		f=$RESULTS/hello-startup-$w.list
-		printf '| `%s-%s:%s` (%s) | %s, %s MiB | %s | %s MiB | %s |\n' "$NYDUS_REPO" "$w" "$TAG" \
-			"$(profile_opts_text)" \
+		printf '| `%s-%s:%s` (`%s`) | %s, %s MiB | %s | %s MiB | %s |\n' "$NYDUS_REPO" "$w" "$TAG" \
+			"$(profile_opts_text "$w")" \
 			"$(grep -cv '^#' "$f")" "$(mib "$(awk '!/^#/ { s += $NF } END { printf "%.0f", s }' "$f")")" \
 			"$(med "${LINKS%% *}" nydusfs-profile "$w" pf_total)" \
 			"$(mib "$(blob_bytes "$WORK/nydus-$w-manifest.json")")" "$(convert_time "$w")"
@@ -695,8 +700,8 @@ profile_images_text() {
 	echo
 }
 
-profile_opts_text() {
-	echo "${PROFILE_OPTS[*]:-default options} --prefetch-list hello-startup-$w.list" | sed 's/^ //'
+profile_opts_text() {	# WORKLOAD
+	echo "nydusfs convert ${PROFILE_OPTS[*]} --prefetch-list hello-startup-$1.list" | tr -s ' '
 }
 
 blob_bytes() {	# MANIFEST: the nydusfs blobs' compressed size
