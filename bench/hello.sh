@@ -18,6 +18,13 @@
 # and copied into its tmpfs.  nydusfs mounts it by reference (`nydusfs
 # mount docker://...`: manifest, bootstrap, kernel mount in one step).
 #
+# Startup profiles: a recording boot first runs each workload once on
+# bench/nydus:v1 (mounted by reference, empty cache, --no-prefetch) and
+# writes its `nydusfs profile` ($BENCH_RESULTS/hello-startup-W.list); the
+# OCI image is then converted per workload with --prefetch-list into
+# bench/nydus-W:v1, and the main boot measures both: nydusfs lazy (no
+# profile, the reference) and nydusfs + startup profile (prefetch on).
+#
 # Workloads: `sh -c true`, `perl -e 1`, `python3 -c 1` (when the image has
 # it: minbase does not), `apt-get --version`, each run with chroot into the
 # image.  Links: 100 Mbit/s with 20 ms RTT, and 1 Gbit/s with 1 ms RTT.
@@ -43,8 +50,15 @@
 # mount docker://` on each link: its parts timed by difference, an strace
 # of its syscalls of note and a perf profile; written to
 # $BENCH_RESULTS/hello-profile.log, REPORT.md untouched),
-# BENCH_HELLO_MODULES (tools/vm-run --modules for the guest, e.g.
-# +sha256_ssse3), BENCH_HELLO_RA_KB (an experiment: read_ahead_kb of the
+# BENCH_HELLO_MODULES (tools/vm-run --modules for the guest; default
+# +sha256_ssse3, which a real host's udev loads), BENCH_HELLO_PROFILES
+# (1; 0: no recording boot and no profile rows), BENCH_PROFILE_CHUNK_SIZE
+# (the profile images' --chunk-size; default BENCH_CHUNK_SIZE's; when it
+# differs, the profiles are recorded from an image of that chunk size,
+# bench/nydus-record:v1), BENCH_PROFILE_LEVEL (their zstd --level;
+# default 19; empty: convert's), BENCH_HELLO_FETCH_RA (an experiment: nydusfsd's
+# [fetch] readahead in the guest, e.g. 0; default: the daemon's),
+# BENCH_HELLO_RA_KB (an experiment: read_ahead_kb of the
 # nydusfs mount's bdi, set right after the mount; default: the kernel's).
 # Appends a section to $BENCH_RESULTS/REPORT.md and prints "MISSED: ..."
 # or "PASS: ..." for each target.  Exit: 0 ran, 77 skipped, other: error
@@ -63,9 +77,24 @@ LINKS=${BENCH_HELLO_LINKS:-100:10000 1000:500}
 WORKLOADS=${BENCH_HELLO_WORKLOADS:-sh perl python3 apt-get}
 CHUNK_SIZE=${BENCH_CHUNK_SIZE:-}
 PROFILE=${BENCH_HELLO_PROFILE:-0}
+PROFILES=${BENCH_HELLO_PROFILES:-1}
+PROFILE_CHUNK=${BENCH_PROFILE_CHUNK_SIZE-$CHUNK_SIZE}
+# zstd -19 for the profile images: 12% fewer bytes to fetch than the
+# default level (the chunks a profile names arrive compressed), for a
+# convert about 13x slower (30 s against 2.3 s here); 256K chunks name
+# the same bytes (the kernel's readahead sets what is asked for), so the
+# chunk size stays convert's default
+PROFILE_LEVEL=${BENCH_PROFILE_LEVEL-19}
+MODULES=${BENCH_HELLO_MODULES-+sha256_ssse3}
 TAG=v1
 PLAIN_REPO=bench/plain
 NYDUS_REPO=bench/nydus
+# the image the startup profiles are recorded from: the reference, unless
+# the profile images have another chunk size (a profile names whole chunks)
+REC_REPO=$NYDUS_REPO
+[ "$PROFILE_CHUNK" = "$CHUNK_SIZE" ] || REC_REPO=bench/nydus-record
+PROFILE_OPTS=(${PROFILE_CHUNK:+--chunk-size "$PROFILE_CHUNK"} ${PROFILE_LEVEL:+--level "$PROFILE_LEVEL"})
+PROFILE_WORKLOADS=""
 GUEST_TOOLS=docker-registry,tc,curl,openssl,pigz,tar
 
 # shellcheck source=bench/lib/report.sh
@@ -121,27 +150,52 @@ make_oci_image() {
 	rm -rf "$WORK/bundle"
 }
 
-# Push the original and the converted image into a registry on the host,
-# then hand its storage to the guest
-fill_registry() {
+registry_start() {
 	local env
 
 	env=$("$TOP/tests/registry/registry.sh" start --dir "$WORK/reg" --owner $$) ||
 		die "cannot start docker-registry"
 	eval "$env"
+}
+
+registry_stop() {
+	"$TOP/tests/registry/registry.sh" stop "$WORK/reg" >/dev/null
+}
+
+# timed_convert NAME REPO [OPTION...]: nydusfs convert of the OCI image into
+# REPO:TAG in the registry on the host; its wall time (host, information
+# only) is recorded as "NAME SECONDS" in $WORK/convert-times
+timed_convert() {
+	local name=$1 repo=$2 t0 t1
+
+	shift 2
+	t0=$(date +%s.%N)
+	"$NYDUSFS" convert --dest-tls-verify=false "$@" "oci:$WORK/src:$TAG" \
+		"docker://$REGISTRY_HOST/$repo:$TAG" >"$WORK/convert.log" 2>&1 ||
+		die "nydusfs convert $* into $repo failed: $(tail -n5 "$WORK/convert.log")"
+	t1=$(date +%s.%N)
+	echo "$name $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >>"$WORK/convert-times"
+}
+
+manifest_of() {	# REPO FILE
+	skopeo --insecure-policy inspect --raw --tls-verify=false \
+		"docker://$REGISTRY_HOST/$1:$TAG" >"$2" || die "no manifest for $1:$TAG"
+}
+
+# Push the original and the converted image into a registry on the host
+# (and, when the startup profiles are recorded from an image of another
+# chunk size than the reference's, that image too)
+fill_registry() {
+	registry_start
 	"$TOP/tests/registry/push.sh" layout "$WORK/src:$TAG" "$PLAIN_REPO:$TAG" >/dev/null ||
 		die "pushing the original image failed"
-	"$NYDUSFS" convert --dest-tls-verify=false ${CHUNK_SIZE:+--chunk-size "$CHUNK_SIZE"} \
-		"oci:$WORK/src:$TAG" \
-		"docker://$REGISTRY_HOST/$NYDUS_REPO:$TAG" >"$WORK/convert.log" 2>&1 ||
-		die "nydusfs convert failed: $(tail -n5 "$WORK/convert.log")"
-	skopeo --insecure-policy inspect --raw --tls-verify=false \
-		"docker://$REGISTRY_HOST/$PLAIN_REPO:$TAG" >"$WORK/plain-manifest.json"
-	skopeo --insecure-policy inspect --raw --tls-verify=false \
-		"docker://$REGISTRY_HOST/$NYDUS_REPO:$TAG" >"$WORK/nydus-manifest.json"
-	"$TOP/tests/registry/registry.sh" stop "$WORK/reg" >/dev/null
-	cp -a "$REGISTRY_ROOT" "$DISK/regroot"
-	rm -rf "$WORK/reg"
+	timed_convert reference "$NYDUS_REPO" ${CHUNK_SIZE:+--chunk-size "$CHUNK_SIZE"}
+	if [ "$PROFILES" = 1 ] && [ "$REC_REPO" != "$NYDUS_REPO" ]; then
+		timed_convert record "$REC_REPO" --chunk-size "$PROFILE_CHUNK"
+	fi
+	manifest_of "$PLAIN_REPO" "$WORK/plain-manifest.json"
+	manifest_of "$NYDUS_REPO" "$WORK/nydus-manifest.json"
+	registry_stop
 }
 
 prepare_data() {
@@ -168,8 +222,70 @@ PLAIN_REPO=$PLAIN_REPO
 NYDUS_REPO=$NYDUS_REPO
 PROFILE=$PROFILE
 RA_KB=${BENCH_HELLO_RA_KB:-}
+FETCH_RA=${BENCH_HELLO_FETCH_RA:-}
 EOF
 	install -m 755 "$HERE/guest/hello.sh" "$DISK/hello.sh"
+}
+
+# --- startup profiles -----------------------------------------------------------
+
+# The recording boot: per workload, nydusfs profile after one run on the
+# image of REC_REPO mounted by reference with an empty cache and no
+# prefetch (bench/guest/hello.sh MODE=record); the profiles land in
+# $RESULTS/hello-startup-W.list, the boot's output in hello-record.log
+record_profiles() {
+	local rdisk=$WORK/recdisk rlog=$WORK/record.log rc=0 w n
+
+	mkdir -p "$rdisk"
+	cp -a "$WORK/reg/storage" "$rdisk/regroot"
+	sed -e '/^PROFILE=/d' "$DISK/params" >"$rdisk/params"
+	printf 'PROFILE=0\nMODE=record\nREC_REPO=%s\n' "$REC_REPO" >>"$rdisk/params"
+	install -m 755 "$HERE/guest/hello.sh" "$rdisk/hello.sh"
+	log "recording boot: startup profiles of $WORKLOADS from $REC_REPO:$TAG"
+	"$TOP/tools/vm-run" --icount --mem "$MEM" --timeout "$VM_TIMEOUT" \
+		--module "$WORK/nydusfs.ko" --with "$GUEST_TOOLS,$HELLOBENCH" \
+		${MODULES:+--modules "$MODULES"} \
+		--disk "$rdisk" -- sh /mnt/disk0/hello.sh /mnt/disk0 >"$rlog" 2>&1 || rc=$?
+	tr -d '\r' <"$rlog" >"$RESULTS/hello-record.log"
+	[ "$rc" = 0 ] || die "the recording boot failed (vm-run exit $rc); see $RESULTS/hello-record.log"
+	grep -q '^INFO done' "$RESULTS/hello-record.log" ||
+		die "the recording boot did not finish; see $RESULTS/hello-record.log"
+	rm -rf "$rdisk"
+	PROFILE_WORKLOADS=""
+	for w in $WORKLOADS; do
+		rm -f "$RESULTS/hello-startup-$w.list"
+		grep -q "^REC $w " "$RESULTS/hello-record.log" || continue
+		awk -v w="$w" '$1 == "PROFILE" && $2 == w { sub(/^PROFILE [^ ]+ /, ""); print }' \
+			"$RESULTS/hello-record.log" >"$RESULTS/hello-startup-$w.list"
+		n=$(grep -cv '^#' "$RESULTS/hello-startup-$w.list" || true)
+		[ "$n" -gt 0 ] || die "the startup profile of $w is empty; see $RESULTS/hello-record.log"
+		PROFILE_WORKLOADS+=" $w"
+	done
+	PROFILE_WORKLOADS=${PROFILE_WORKLOADS# }
+	[ -n "$PROFILE_WORKLOADS" ] || die "no startup profile recorded; see $RESULTS/hello-record.log"
+}
+
+# Each workload's image: the OCI image converted with its profile
+# (--prefetch-list) and the profile images' options, pushed as
+# NYDUS_REPO-W:TAG
+convert_profiles() {
+	local w
+
+	registry_start
+	for w in $PROFILE_WORKLOADS; do
+		log "convert with the startup profile of $w: ${PROFILE_OPTS[*]}"
+		timed_convert "$w" "$NYDUS_REPO-$w" "${PROFILE_OPTS[@]}" \
+			--prefetch-list "$RESULTS/hello-startup-$w.list"
+		manifest_of "$NYDUS_REPO-$w" "$WORK/nydus-$w-manifest.json"
+	done
+	registry_stop
+	echo "PROFILE_WORKLOADS=\"$PROFILE_WORKLOADS\"" >>"$DISK/params"
+}
+
+# The registry's storage to the main boot's disk
+registry_to_disk() {
+	cp -a "$WORK/reg/storage" "$DISK/regroot"
+	rm -rf "$WORK/reg"
 }
 
 run_guest() {
@@ -178,7 +294,7 @@ run_guest() {
 	log "guest boot: $ITER iterations, links: $LINKS"
 	"$TOP/tools/vm-run" --icount --mem "$MEM" --timeout "$VM_TIMEOUT" \
 		--module "$WORK/nydusfs.ko" --with "$GUEST_TOOLS,$HELLOBENCH$PROFILE_TOOLS" \
-		${BENCH_HELLO_MODULES:+--modules "$BENCH_HELLO_MODULES"} \
+		${MODULES:+--modules "$MODULES"} \
 		--disk "$DISK" -- sh /mnt/disk0/hello.sh /mnt/disk0 2>&1 |
 		tee "$GUEST_LOG" || rc=${PIPESTATUS[0]}
 	[ "$rc" = 0 ] || die "the guest run failed (vm-run exit $rc); see $GUEST_LOG"
@@ -213,10 +329,41 @@ plain_total() {
 		awk '{ printf "%.0f\n", $1 + $2 }'	# mawk prints large sums as 6.1e+09
 }
 
-# Median over iterations of nydusfs total / plain total for workload $2
+# coldstart_ratio LINK WORKLOAD [METHOD]: median over iterations of the
+# nydusfs (or nydusfs-profile) total / plain total
 coldstart_ratio() {
-	paste -d' ' <(vals "$1" nydusfs "$2" total_ns) <(plain_total "$1" "$2") |
+	paste -d' ' <(vals "$1" "${3:-nydusfs}" "$2" total_ns) <(plain_total "$1" "$2") |
 		awk '{ printf "%.4f\n", $1 / $2 }' | median
+}
+
+# The cases of workload $1: nydusfs (lazy), and nydusfs-profile when its
+# startup profile was recorded
+cases_of() {
+	echo nydusfs
+	case " $PROFILE_WORKLOADS " in
+	*" $1 "*) echo nydusfs-profile ;;
+	esac
+}
+
+case_label() {
+	case $1 in
+	nydusfs) echo "lazy" ;;
+	nydusfs-profile) echo "+ startup profile" ;;
+	esac
+}
+
+# What a case fetched for its start, all told: at the command's exit for
+# the lazy case; for the profile case once its prefetch has finished too
+# (key_all), since it goes on after the command exits
+fkey() {	# METHOD KEY
+	if [ "$1" = nydusfs-profile ]; then echo "${2}_all"; else echo "$2"; fi
+}
+
+fmed() { med "$1" "$2" "$3" "$(fkey "$2" "$4")"; }	# LINK METHOD WORKLOAD KEY
+
+fetched_over_read() {	# LINK METHOD WORKLOAD
+	awk -v f="$(fmed "$1" "$2" "$3" fetched)" -v r="$(read_of "$3" resident_bytes)" \
+		'BEGIN { print f / r }'
 }
 
 prefetch_ratio() {	# LINK: per iteration, against the plain pull + unpack
@@ -230,14 +377,15 @@ pull_only_ratio() {
 		'BEGIN { printf "%.4f\n", a / b }'
 }
 
-# Mean time (ms) and size (KiB) of nydusfsd's ranged requests for workload $2
+# Mean time (ms) and size (KiB) of nydusfsd's ranged requests until the
+# command's exit: LINK METHOD WORKLOAD
 req_ms() {
-	awk -v t="$(med "$1" nydusfs "$2" req_us)" -v n="$(med "$1" nydusfs "$2" requests)" \
+	awk -v t="$(med "$1" "$2" "$3" req_us)" -v n="$(med "$1" "$2" "$3" requests)" \
 		'BEGIN { printf "%.0f", n ? t / n / 1000 : 0 }'
 }
 
 req_kib() {
-	awk -v b="$(med "$1" nydusfs "$2" fetched)" -v n="$(med "$1" nydusfs "$2" requests)" \
+	awk -v b="$(med "$1" "$2" "$3" fetched)" -v n="$(med "$1" "$2" "$3" requests)" \
 		'BEGIN { printf "%.0f", n ? b / n / 1024 : 0 }'
 }
 
@@ -295,23 +443,25 @@ ran_workloads() {
 }
 
 write_summary_tsv() {
-	local link w
+	local link w c
 
-	printf 'link\tworkload\tread_bytes\tplain_s\tnydusfs_s\tnydusfs_run_s\tratio\tfetched_bytes\tfetched_over_read\tcache_bytes\trequests\tupcalls\n' \
+	printf 'link\tworkload\tcase\tread_bytes\tplain_s\tnydusfs_s\tnydusfs_run_s\tratio\tfetched_bytes\tfetched_over_read\tcache_bytes\trequests\tupcalls\n' \
 		>"$SUMMARY"
 	for link in $LINKS; do
 		for w in $(ran_workloads); do
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-				"$(link_short "$link")" "$w" "$(read_of "$w" resident_bytes)" \
-				"$(secs "$(plain_total "$link" "$w" | median)")" \
-				"$(secs "$(med "$link" nydusfs "$w" total_ns)")" \
-				"$(secs "$(med "$link" nydusfs "$w" run_ns)")" \
-				"$(fmt3 "$(coldstart_ratio "$link" "$w")")" \
-				"$(med "$link" nydusfs "$w" fetched)" \
-				"$(fmt3 "$(awk -v f="$(med "$link" nydusfs "$w" fetched)" -v r="$(read_of "$w" resident_bytes)" 'BEGIN { print f / r }')")" \
-				"$(med "$link" nydusfs "$w" cache_bytes)" \
-				"$(med "$link" nydusfs "$w" requests)" \
-				"$(med "$link" nydusfs "$w" upcalls)" >>"$SUMMARY"
+			for c in $(cases_of "$w"); do
+				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+					"$(link_short "$link")" "$w" "$c" "$(read_of "$w" resident_bytes)" \
+					"$(secs "$(plain_total "$link" "$w" | median)")" \
+					"$(secs "$(med "$link" "$c" "$w" total_ns)")" \
+					"$(secs "$(med "$link" "$c" "$w" run_ns)")" \
+					"$(fmt3 "$(coldstart_ratio "$link" "$w" "$c")")" \
+					"$(fmed "$link" "$c" "$w" fetched)" \
+					"$(fmt3 "$(fetched_over_read "$link" "$c" "$w")")" \
+					"$(fmed "$link" "$c" "$w" cache_bytes)" \
+					"$(fmed "$link" "$c" "$w" requests)" \
+					"$(med "$link" "$c" "$w" upcalls)" >>"$SUMMARY"
+			done
 		done
 	done
 	printf 'link\tplain_pull_unpack_s\tplain_pull_s\tprefetch_all_s\tratio_vs_pull_unpack\tratio_vs_pull\n' >"$PF_SUMMARY"
@@ -326,56 +476,62 @@ write_summary_tsv() {
 }
 
 coldstart_table() {
-	local link w rd pct r tgt res
+	local link w c rd pct r tgt res
 
-	echo "| link | workload | reads (file data) | of the image | plain: pull + unpack + run (s) | nydusfs: mount by reference + run (s) | nydusfs / plain | target | result | nydusfs: mount by reference (manifest + bootstrap + kernel mount), run (s) |"
-	echo "|------|----------|------:|------:|------:|------:|------:|--------|--------|------|"
+	echo "| link | workload | nydusfs | reads (file data) | of the image | plain: pull + unpack + run (s) | nydusfs: mount by reference + run (s) | nydusfs / plain | target | result | nydusfs: mount by reference (manifest + bootstrap + kernel mount), run (s) |"
+	echo "|------|----------|---------|------:|------:|------:|------:|------:|--------|--------|------|"
 	for link in $LINKS; do
 		for w in $(ran_workloads); do
 			rd=$(read_of "$w" resident_bytes)
 			pct=$(awk -v r="$rd" -v t="$IMAGE_FILE_BYTES" 'BEGIN { printf "%.1f", 100 * r / t }')
-			r=$(coldstart_ratio "$link" "$w")
-			if le "$pct" 10; then
-				tgt="<= 0.1"
-				verdict "$r" 0.1 "cold start, $w, $(link_label "$link"): nydusfs / plain pull + unpack"
-				res=$RESULT
-			else
-				tgt="(reads > 10%)" res="(info)"
-			fi
-			printf '| %s | `%s` | %s MiB | %s%% | %s | %s | %s | %s | %s | %s, %s |\n' \
-				"$(link_label "$link")" "$(workload_cmd "$w")" "$(mib "$rd")" "$pct" \
-				"$(secs "$(plain_total "$link" "$w" | median)")" \
-				"$(secs "$(med "$link" nydusfs "$w" total_ns)")" \
-				"$(fmt3 "$r")" "$tgt" "$res" \
-				"$(secs "$(med "$link" nydusfs "$w" mount_ns)")" \
-				"$(secs "$(med "$link" nydusfs "$w" run_ns)")"
+			for c in $(cases_of "$w"); do
+				r=$(coldstart_ratio "$link" "$w" "$c")
+				if le "$pct" 10; then
+					tgt="<= 0.1"
+					verdict "$r" 0.1 "cold start, $w, $(link_label "$link"), nydusfs $(case_label "$c"): nydusfs / plain pull + unpack"
+					res=$RESULT
+				else
+					tgt="(reads > 10%)" res="(info)"
+				fi
+				printf '| %s | `%s` | %s | %s MiB | %s%% | %s | %s | %s | %s | %s | %s, %s |\n' \
+					"$(link_label "$link")" "$(workload_cmd "$w")" "$(case_label "$c")" \
+					"$(mib "$rd")" "$pct" \
+					"$(secs "$(plain_total "$link" "$w" | median)")" \
+					"$(secs "$(med "$link" "$c" "$w" total_ns)")" \
+					"$(fmt3 "$r")" "$tgt" "$res" \
+					"$(secs "$(med "$link" "$c" "$w" mount_ns)")" \
+					"$(secs "$(med "$link" "$c" "$w" run_ns)")"
+			done
 		done
 	done
 }
 
 bytes_table() {
-	local link w rd f ratio res
+	local link w c rd ratio res
 
-	echo "| link | workload | read: 4 KiB pages of file data | fetched by nydusfsd (compressed) | fetched / read | target | result | chunks fetched (uncompressed, in the cache) | of which readahead | READ upcalls | ranged requests | mean request: KiB, ms | page cache of the mount after the run | page cache of erofs after the run, default readahead ($(read_of "$(ran_workloads | head -n1)" ra_kb) KiB) |"
-	echo "|------|----------|------:|------:|------:|--------|--------|------:|------:|------:|------:|------:|------:|------:|"
+	echo "| link | workload | nydusfs | read: 4 KiB pages of file data | fetched by nydusfsd (compressed) | fetched / read | target | result | chunks fetched (uncompressed, in the cache) | of which readahead; in the profile's prefetch | READ upcalls | ranged requests | mean request until the exit: KiB, ms | page cache of the mount after the run | page cache of erofs after the run, default readahead ($(read_of "$(ran_workloads | head -n1)" ra_kb) KiB) |"
+	echo "|------|----------|---------|------:|------:|------:|--------|--------|------:|------:|------:|------:|------:|------:|------:|"
 	for link in $LINKS; do
 		for w in $(ran_workloads); do
 			rd=$(read_of "$w" resident_bytes)
-			f=$(med "$link" nydusfs "$w" fetched)
-			ratio=$(awk -v f="$f" -v r="$rd" 'BEGIN { print f / r }')
-			verdict "$ratio" 1.5 "bytes fetched / bytes read, $w, $(link_label "$link")"
-			res=$RESULT
-			printf '| %s | `%s` | %s MiB | %s MiB | %s | <= 1.5 | %s | %s MiB | %s of %s chunks | %s | %s | %s KiB, %s ms | %s MiB | %s MiB |\n' \
-				"$(link_label "$link")" "$(workload_cmd "$w")" "$(mib "$rd")" \
-				"$(mib "$f")" "$(fmt3 "$ratio")" "$res" \
-				"$(mib "$(med "$link" nydusfs "$w" cache_bytes)")" \
-				"$(med "$link" nydusfs "$w" readahead_chunks)" \
-				"$(med "$link" nydusfs "$w" chunks)" \
-				"$(med "$link" nydusfs "$w" upcalls)" \
-				"$(med "$link" nydusfs "$w" requests)" \
-				"$(req_kib "$link" "$w")" "$(req_ms "$link" "$w")" \
-				"$(mib "$(med "$link" nydusfs "$w" pagecache)")" \
-				"$(mib "$(read_of "$w" ra_resident_bytes)")"
+			for c in $(cases_of "$w"); do
+				ratio=$(fetched_over_read "$link" "$c" "$w")
+				verdict "$ratio" 1.5 "bytes fetched / bytes read, $w, $(link_label "$link"), nydusfs $(case_label "$c")"
+				res=$RESULT
+				printf '| %s | `%s` | %s | %s MiB | %s MiB | %s | <= 1.5 | %s | %s MiB | %s; %s of %s chunks | %s | %s | %s KiB, %s ms | %s MiB | %s MiB |\n' \
+					"$(link_label "$link")" "$(workload_cmd "$w")" "$(case_label "$c")" \
+					"$(mib "$rd")" "$(mib "$(fmed "$link" "$c" "$w" fetched)")" \
+					"$(fmt3 "$ratio")" "$res" \
+					"$(mib "$(fmed "$link" "$c" "$w" cache_bytes)")" \
+					"$(med "$link" "$c" "$w" readahead_chunks)" \
+					"$(if [ "$c" = nydusfs ]; then echo -; else med "$link" "$c" "$w" pf_total; fi)" \
+					"$(fmed "$link" "$c" "$w" chunks)" \
+					"$(med "$link" "$c" "$w" upcalls)" \
+					"$(fmed "$link" "$c" "$w" requests)" \
+					"$(req_kib "$link" "$c" "$w")" "$(req_ms "$link" "$c" "$w")" \
+					"$(mib "$(med "$link" "$c" "$w" pagecache)")" \
+					"$(mib "$(read_of "$w" ra_resident_bytes)")"
+			done
 		done
 	done
 }
@@ -423,6 +579,8 @@ time_table() {
 			"$(secs "$(med "$link" plain - registry_cpu_ns)")"
 		for w in $(ran_workloads); do
 			time_row "$link" nydusfs "$w" "nydusfs cold start, \`$(workload_cmd "$w")\`"
+			[ "$(cases_of "$w" | wc -l)" = 1 ] ||
+				time_row "$link" nydusfs-profile "$w" "nydusfs + startup profile, \`$(workload_cmd "$w")\` (until the exit)"
 		done
 		time_row "$link" prefetch - "nydusfs prefetch of the whole image"
 	done
@@ -454,14 +612,25 @@ draw_plots() {
 	local n link dat first=${LINKS%% *}
 
 	n=$(echo "$LINKS" | wc -w)
+	# one line per workload: plain, lazy, with profile ("-" if none)
 	for link in $LINKS; do
-		awk -F'\t' -v l="$(link_short "$link")" 'NR > 1 && $1 == l { print $2, $4, $5 }' \
+		awk -F'\t' -v l="$(link_short "$link")" 'NR > 1 && $1 == l {
+			if (!($2 in p)) { o[++k] = $2; pf[$2] = "-" }
+			p[$2] = $5; if ($3 == "nydusfs") lz[$2] = $6; else pf[$2] = $6 }
+			END { for (i = 1; i <= k; i++) print o[i], p[o[i]], lz[o[i]], pf[o[i]] }' \
 			"$SUMMARY" >"$WORK/plot-${link%%:*}.dat"
 	done
 	awk -F'\t' 'NR > 1 { print $1, $2, $4 }' "$PF_SUMMARY" >"$WORK/plot-pf.dat"
+	# read, fetched lazy, fetched with profile, lazy chunks uncompressed
 	awk -F'\t' -v l="$(link_short "$first")" 'NR > 1 && $1 == l {
-		print $2, $3 / 1048576, $8 / 1048576, $10 / 1048576 }' "$SUMMARY" >"$WORK/plot-bytes.dat"
+			if (!($2 in r)) { o[++k] = $2; pf[$2] = "-" }
+			r[$2] = $4 / 1048576
+			if ($3 == "nydusfs") { lz[$2] = $9 / 1048576; ch[$2] = $11 / 1048576 }
+			else pf[$2] = $9 / 1048576 }
+		END { for (i = 1; i <= k; i++) print o[i], r[o[i]], lz[o[i]], pf[o[i]], ch[o[i]] }' \
+		"$SUMMARY" >"$WORK/plot-bytes.dat"
 	{
+		echo "set datafile missing '-'"
 		echo "set multiplot layout 1,$((n + 1))"
 		echo "set style data histograms"
 		echo "set style histogram clustered gap 1"
@@ -471,21 +640,77 @@ draw_plots() {
 		for link in $LINKS; do
 			dat=$WORK/plot-${link%%:*}.dat
 			echo "set title 'cold start, $(link_label "$link")'"
-			echo "plot '$dat' using 2:xtic(1) title 'plain: pull + unpack + run' lc rgb '#c0504d', '' using 3 title 'nydusfs: mount by reference + run' lc rgb '#4f81bd'"
+			echo "plot '$dat' using 2:xtic(1) title 'plain: pull + unpack + run' lc rgb '#c0504d', '' using 3 title 'nydusfs (lazy): mount by reference + run' lc rgb '#4f81bd', '' using 4 title 'nydusfs + startup profile' lc rgb '#f79646'"
 		done
 		echo "set title 'whole image'"
 		echo "plot '$WORK/plot-pf.dat' using 2:xtic(1) title 'plain: pull + unpack' lc rgb '#c0504d', '' using 3 title 'nydusfs: prefetch all' lc rgb '#4f81bd'"
 		echo "unset multiplot"
 	} | plot_png "$RESULTS/hello-coldstart.png" 1200,450 || true
 	{
+		echo "set datafile missing '-'"
 		echo "set style data histograms"
 		echo "set style histogram clustered gap 1"
 		echo "set ylabel 'MiB'"
 		echo "set key below"
 		echo "set yrange [0:*]"
 		echo "set title 'read by the workload against fetched by nydusfsd ($(link_label "$first"))'"
-		echo "plot '$WORK/plot-bytes.dat' using 2:xtic(1) title 'read (4 KiB pages of file data)' lc rgb '#9bbb59', '' using 3 title 'fetched (compressed)' lc rgb '#4f81bd', '' using 4 title 'fetched chunks, uncompressed' lc rgb '#8064a2'"
+		echo "plot '$WORK/plot-bytes.dat' using 2:xtic(1) title 'read (4 KiB pages of file data)' lc rgb '#9bbb59', '' using 3 title 'fetched, lazy (compressed)' lc rgb '#4f81bd', '' using 4 title 'fetched, + startup profile (compressed)' lc rgb '#f79646', '' using 5 title 'fetched chunks, lazy, uncompressed' lc rgb '#8064a2'"
 	} | plot_png "$RESULTS/hello-bytes.png" 800,420 || true
+}
+
+modules_text() {
+	local drv
+
+	drv=$(sed -n 's/^INFO sha256 in the kernel: //p' "$GUEST_LOG" | tr -d '\r' | head -n1)
+	case $MODULES in
+	*sha256_ssse3*) printf 'The guest loads sha256_ssse3 (`tools/vm-run --modules %s`), as udev does on a real x86 host (the guest has no udev), so the kernel hashes the bootstrap for `-o digest=` with it (its sha256 drivers, by priority: %s).' "$MODULES" "$drv" ;;
+	*) printf 'Kernel modules: %s; the kernel sha256: %s.' "${MODULES:-vm-run default}" "$drv" ;;
+	esac
+}
+
+convert_time() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/convert-times"; }
+
+profile_label() {
+	local o="${PROFILE_CHUNK:+--chunk-size $PROFILE_CHUNK }${PROFILE_LEVEL:+--level $PROFILE_LEVEL }"
+	echo "\`nydusfs convert ${o}--prefetch-list hello-startup-W.list\`"
+}
+
+fetch_ra_text() {
+	[ -z "${BENCH_HELLO_FETCH_RA:-}" ] ||
+		printf '  **Experiment**: every nydusfsd of this run (lazy and profile) has `[fetch] readahead = %s` (BENCH_HELLO_FETCH_RA), not the default.' "$BENCH_HELLO_FETCH_RA"
+}
+
+profile_method_text() {
+	echo "- **nydusfs + startup profile**: a recording boot before this one (same guest, same registry storage, no link shaping) ran each workload once on \`$REC_REPO:$TAG\`$([ "$REC_REPO" = "$NYDUS_REPO" ] || echo " (the OCI image converted with --chunk-size $PROFILE_CHUNK: a profile names whole chunks)") mounted by reference with a fresh nydusfsd, an empty cache and \`--no-prefetch\`, then \`nydusfs profile MNT\` (the ranges the kernel asked nydusfsd for, in first-use order: bench/results/hello-startup-W.list; that boot's output: hello-record.log).  On the host, the same OCI image was converted per workload with $(profile_label) into \`$NYDUS_REPO-W:$TAG\`: the profile's chunks first in the blob, their ranges in the bootstrap.  Here, per workload: a fresh nydusfsd with an empty cache and the default configuration (prefetch on: the profile's chunks are fetched at mount, at readahead priority, in ranged requests of up to 4 MB), \`drop_caches\`, \`nydusfs mount docker://127.0.0.1:5000/$NYDUS_REPO-W:$TAG MNT\`, the workload.$(fetch_ra_text)  Time as for the lazy case, until the command exits; bytes, requests and chunks fetched once the profile's prefetch has finished too (it may still run when the command exits), so that everything the mount fetched for the start counts.  Order: profile after lazy in even iterations, before it in odd ones."
+}
+
+# The startup profiles and their images
+profile_images_text() {
+	local w f
+
+	echo "### The startup profiles"
+	echo
+	echo "| image | profile: ranges, bytes named | chunks in the prefetch plan | blob (compressed) | \`nydusfs convert\` on the host (wall time, s) |"
+	echo "|-------|------:|------:|------:|------:|"
+	printf '| `%s:%s` (%s; no profile: the lazy rows) | - | - | %s MiB | %s |\n' "$NYDUS_REPO" "$TAG" \
+		"$(chunk_label)" "$(mib "$NYDUS_BLOBS")" "$(convert_time reference)"
+	for w in $PROFILE_WORKLOADS; do
+		f=$RESULTS/hello-startup-$w.list
+		printf '| `%s-%s:%s` (`%s`) | %s, %s MiB | %s | %s MiB | %s |\n' "$NYDUS_REPO" "$w" "$TAG" \
+			"$(profile_opts_text "$w")" \
+			"$(grep -cv '^#' "$f")" "$(mib "$(awk '!/^#/ { s += $NF } END { printf "%.0f", s }' "$f")")" \
+			"$(med "${LINKS%% *}" nydusfs-profile "$w" pf_total)" \
+			"$(mib "$(blob_bytes "$WORK/nydus-$w-manifest.json")")" "$(convert_time "$w")"
+	done
+	echo
+}
+
+profile_opts_text() {	# WORKLOAD
+	echo "nydusfs convert ${PROFILE_OPTS[*]} --prefetch-list hello-startup-$1.list" | tr -s ' '
+}
+
+blob_bytes() {	# MANIFEST: the nydusfs blobs' compressed size
+	jq '[.layers[] | select(.mediaType == "application/vnd.oci.image.layer.nydus.blob.v1") | .size] | add' "$1"
 }
 
 write_report() {
@@ -496,15 +721,16 @@ write_report() {
 	IMAGE_FILE_BYTES=$(read_of "$(ran_workloads | head -n1)" file_bytes)
 	{
 		echo
-		echo "## Cold start (HelloBench style): nydusfs lazy pull against a plain pull + unpack (guest instruction time)"
+		echo "## Cold start (HelloBench style): nydusfs lazy pull, with and without a startup profile, against a plain pull + unpack (guest instruction time)"
 		echo
 		echo "- Host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $LOAD_START"
-		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(source_rev), nydusfs.ko sha256 $(sha256sum "$WORK/nydusfs.ko" | cut -c1-12); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || echo '?'), curl, pigz $(dpkg-query -W -f='${Version}' pigz 2>/dev/null || echo '?'), GNU tar, OpenSSL from the host."
+		echo "- Guest: \`tools/vm-run --icount --mem $MEM\`, Debian cloud kernel $kver, one CPU; nydusfs $(source_rev), nydusfs.ko sha256 $(sha256sum "$WORK/nydusfs.ko" | cut -c1-12); docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || echo '?'), curl, pigz $(dpkg-query -W -f='${Version}' pigz 2>/dev/null || echo '?'), GNU tar, OpenSSL from the host.  $(modules_text)"
 		echo "- Image: the Debian 12 minbase tree (scripts/get-rootfs.sh): $ENTRIES entries, $(mib "$IMAGE_FILE_BYTES") MiB of file data.  Original: an OCI image with one tar+gzip layer (umoci), $(mib "$PLAIN_LAYERS") MiB.  Converted with \`nydusfs convert\` ($(chunk_label), zstd): blob $(mib "$NYDUS_BLOBS") MiB in $(chunk_count) chunks, bootstrap $(mib "$(boot_bytes)") MiB, its layer (tar+gzip) $(mib "$BOOT_LAYER") MiB.  Both pushed to one docker-registry whose storage the guest copies into its tmpfs and serves on 127.0.0.1:5000."
 		echo "- Links: \`tc qdisc replace dev lo root netem rate R delay D\` in the guest; lo carries both directions, so the RTT is 2 D.  $(for l in $LINKS; do printf '%s (curl in the guest: a %s KiB ranged GET of the blob takes %s ms)\n' "$(link_label "$l")" "$(med "$l" linkcheck - range_kib)" "$(med "$l" linkcheck - range_ms)"; done | paste -sd';' | sed 's/;/; /g')."
 		echo "- Workloads, each with \`env -i PATH=... chroot ROOT CMD\` (the clean environment of a container): $(for w in $(ran_workloads); do printf '`%s`\n' "$(workload_cmd "$w")"; done | paste -sd, | sed 's/,/, /g').${skipped:+  Skipped: $skipped.}"
 		echo "- **plain** (what a container start costs without lazy pulling): GET the manifest and the config, then the layer streamed through \`openssl dgst -sha256\` (verified) and \`pigz -d\` into \`tar -x\` on tmpfs (pull + unpack; pigz is the fastest gzip decompressor here, and the one containerd uses when present), then the workload with chroot into the tree.  The pull + unpack is timed once per iteration and each workload's run after it; plain cold start = pull + unpack + run.  The pull alone (download + verify, no unpack) is timed in the first iteration, for information."
 		echo "- **nydusfs** (lazy): for each workload a fresh nydusfsd with an empty cache (default configuration; cache on tmpfs with \`sync = false\`) and an empty state_dir (no stored bootstrap), and \`drop_caches\`; then the product's one step, \`nydusfs mount --config CONF --tls-verify=false docker://127.0.0.1:5000/bench/nydus:v1 MNT\` (GET the manifest and the bootstrap layer, verify it down to the bootstrap's own digest, untar and store it, register the image with nydusfsd, kernel mount with \`-o digest=\`), then the workload with chroot into the mount.  Cold start = both, until the command exits.  The daemon's start is not counted (it runs before a container starts, like containerd)."
+		[ -z "$PROFILE_WORKLOADS" ] || profile_method_text
 		echo "- **Bytes read**: the same tree as an uncompressed erofs image on a loop device with \`read_ahead_kb = 0\`, \`drop_caches\`, the workload with chroot into it, then \`bench/hellobench resident\` (mmap + mincore of every regular file, each inode once): the 4 KiB pages of file data the workload touched, with no readahead to inflate them (read(2) and page faults then bring in only the pages asked for); for comparison, the page cache erofs holds after the same run with the kernel's default readahead (last column of the bytes table).  Metadata (directories, inodes) is not counted; nydusfs has it all in the bootstrap, which is listed apart.  **Bytes fetched**: the daemon's \`nydusfsd_fetch_bytes_total\` (compressed bytes received), which includes the chunk rounding ($(chunk_label)) and the daemon's readahead.  The bootstrap layer ($(mib "$BOOT_LAYER") MiB) comes on top for every workload."
 		echo "- **Whole image**: a fresh nydusfsd with \`[prefetch] all = true\`, empty cache; mount by reference as above, then until the daemon reports every chunk in the cache (\`bench/hellobench prefetch-wait\` polls its status every 25 ms, every 2 ms from 95% of the chunks on); against the plain pull + unpack of the same iteration."
 		echo "- Method: time is **guest instruction time** (\`-icount shift=0,sleep=off\`: 1 executed instruction = 1 ns; idle time waiting for the link is the link's real time, skipped in wall time); every timestamp is CLOCK_MONOTONIC in the guest (\`bench/hellobench now\`).  $ITER iterations, the order of plain and nydusfs alternating; a ratio is the median of the per-iteration ratios, a time the median of the iterations."
@@ -517,6 +743,7 @@ write_report() {
 		echo
 		plot_ref "$RESULTS/hello-coldstart.png" "cold start times per workload and link, and the whole image"
 		echo
+		[ -z "$PROFILE_WORKLOADS" ] || profile_images_text
 		echo "### Bytes fetched against bytes read"
 		echo
 		bytes_table
@@ -570,8 +797,14 @@ cleanup() {
 }
 trap cleanup EXIT
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+[ "$PROFILE" != 1 ] || PROFILES=0
 build_tools
 prepare_data
+if [ "$PROFILES" = 1 ]; then
+	record_profiles
+	convert_profiles
+fi
+registry_to_disk
 log "image: $ENTRIES entries; layer $PLAIN_LAYERS bytes; nydusfs blob $NYDUS_BLOBS, bootstrap layer $BOOT_LAYER"
 
 RUNS=$WORK/runs.tsv GUEST_LOG=$WORK/guest.log

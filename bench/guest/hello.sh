@@ -8,7 +8,7 @@
 #	hello.sh DISK
 #
 # DISK/params sets ITER, LINKS ("MBIT:ONE_WAY_US ..."), WORKLOADS, TAG,
-# PLAIN_REPO, NYDUS_REPO; DISK/regroot is a docker-registry storage holding
+# PLAIN_REPO, NYDUS_REPO, PROFILE_WORKLOADS, MODE, REC_REPO; DISK/regroot is a docker-registry storage holding
 # the original OCI image (PLAIN_REPO:TAG, one tar+gzip layer) and its
 # `nydusfs convert` form (NYDUS_REPO:TAG); DISK/erofs.img is the same tree
 # as an uncompressed erofs image, used only to measure what each workload
@@ -28,6 +28,13 @@
 #             (manifest, bootstrap layer, verified and stored, registration,
 #             kernel mount), then the workload with chroot into the mount;
 #             the daemon's metrics after
+#   nydusfs-profile
+#             per workload recorded (PROFILE_WORKLOADS), as nydusfs but
+#             the image converted with that workload's startup profile
+#             (NYDUS_REPO-W:TAG, nydusfs convert --prefetch-list), prefetch
+#             on (the default: the profile's chunks are fetched at mount);
+#             the metrics at the command's exit, then again once the
+#             profile's prefetch has finished (fetched_all, ...)
 #   prefetch  a fresh nydusfsd with [prefetch] all = true: mount by
 #             reference as above, then until every chunk is in the cache
 #             (hellobench prefetch-wait polls the status every 25 ms, every
@@ -38,8 +45,15 @@
 # workload with chroot into it, then `hellobench resident` (mincore of
 # every file): the 4 KiB pages the workload touched, with no readahead.
 #
+# MODE=record (the recording boot, before the benchmark's): no link, no
+# erofs; per workload a fresh nydusfsd with an empty cache, `nydusfs mount
+# --no-prefetch` of REC_REPO:TAG by reference, the workload, then `nydusfs
+# profile MNT`: its startup profile, printed as PROFILE lines.
+#
 # Output, one line each, parsed by bench/hello.sh:
 #	READ WORKLOAD resident_bytes=.. touched=.. files=.. file_bytes=..
+#	PROFILE WORKLOAD LINE (MODE=record: one line of its startup profile)
+#	REC WORKLOAD key=value... (MODE=record: the recording run's metrics)
 #	RES LINK ITER METHOD WORKLOAD key=value...
 #	SKIP WORKLOAD reason
 #	INFO text
@@ -82,6 +96,14 @@ now() { hellobench now; }
 # scheduler's own account: precise under icount, unlike utime and stime)
 cpu_ns() {
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+# The kernel's sha256 implementations, the one it picks (highest priority)
+# first: "sha256-avx2 (170), sha256-generic (100)"
+sha256_drivers() {
+	awk -F' *: *' '$1 == "name" { n = $2 } $1 == "driver" { d = $2 }
+		$1 == "priority" && n == "sha256" { print $2, d }' /proc/crypto |
+		sort -rn | awk '{ printf "%s%s (%s)", (NR > 1 ? ", " : ""), $2, $1 }'
 }
 
 drop_caches() {
@@ -161,6 +183,7 @@ all = $2
 [registry "127.0.0.1:5000"]
 scheme = http
 EOF
+	[ -z "${FETCH_RA:-}" ] || printf '[fetch]\nreadahead = %s\n' "$FETCH_RA" >>"$1"
 }
 
 # A fresh daemon with an empty cache (untimed)
@@ -307,12 +330,15 @@ link_check() {
 # (verified down to the bootstrap's own digest, untarred, stored under the
 # config's state_dir, which daemon_start empties), registration with
 # nydusfsd, kernel mount with -o digest=
+# nydus_mount CONF [REPO [OPTION...]] (REPO: NYDUS_REPO)
 nydus_mount() {
-	local bdi
+	local conf=$1 repo=${2:-$NYDUS_REPO} bdi
 
+	shift
+	[ $# = 0 ] || shift
 	mkdir -p "$H/mnt"
-	nydusfs mount --config "$1" --tls-verify=false \
-		"docker://127.0.0.1:5000/$NYDUS_REPO:$TAG" "$H/mnt" || return 1
+	nydusfs mount --config "$conf" --tls-verify=false "$@" \
+		"docker://127.0.0.1:5000/$repo:$TAG" "$H/mnt" || return 1
 	[ -n "${RA_KB:-}" ] || return 0
 	# an experiment: the mount's readahead (its bdi), not the kernel's default
 	for bdi in /sys/class/bdi/nydusfs-*; do
@@ -336,25 +362,79 @@ nydus_metrics() {
 	echo "verify_us=$(nydusfs metrics | awk '/^nydusfsd_verify_cpu_seconds_total/ { printf "%.0f", $NF * 1e6 }') fetched=$(metric fetch_bytes_total) req_us=$(nydusfs metrics | awk '/^nydusfsd_fetch_request_duration_seconds_sum/ { s += $NF } END { printf "%.0f", s * 1e6 }') chunks=$(metric chunks_fetched_total) requests=$(metric fetch_requests_total) readahead_chunks=$(metric readahead_chunks_total) upcalls=$(nydusfs metrics | awk '/^nydusfsd_device_requests_total\{op="read"\}/ { print $NF }') cache_bytes=$(cache_bytes) boot_bytes=$(stat -c %s "$H"/state/bootstraps/sha256/*)"
 }
 
+# The lazy case per workload, and right after it (before it in odd
+# iterations) the same workload with its startup profile, if recorded
 run_nydus() {
-	local link=$1 it=$2 w t0 t1 t2 res m d0 r0 cpu
+	local link=$1 it=$2 w
 
 	for w in $RUN_WORKLOADS; do
-		daemon_start "$H/lazy.conf"
-		drop_caches
-		d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
-		t0=$(now)
-		nydus_mount "$H/lazy.conf" || fail "nydusfs mount failed"
-		t1=$(now)
-		run_workload "$H/mnt" "$w" || fail "$w failed on nydusfs: $(cat "$H/workload.out")"
-		t2=$(now)
-		cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
-		m=$(nydus_metrics)	# before anything else touches the mount
-		res=$(hellobench resident "$H/mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
-		echo "RES $link $it nydusfs $w total_ns=$((t2 - t0)) mount_ns=$((t1 - t0)) run_ns=$((t2 - t1)) $cpu $m pagecache=$res"
-		nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
-		daemon_stop
+		if [ $((it % 2)) = 1 ] && has_profile "$w"; then
+			run_nydus_profile "$link" "$it" "$w"
+		fi
+		run_nydus_lazy "$link" "$it" "$w"
+		if [ $((it % 2)) = 0 ] && has_profile "$w"; then
+			run_nydus_profile "$link" "$it" "$w"
+		fi
 	done
+}
+
+has_profile() {
+	case " ${PROFILE_WORKLOADS:-} " in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+
+run_nydus_lazy() {
+	local link=$1 it=$2 w=$3 t0 t1 t2 res m d0 r0 cpu
+
+	daemon_start "$H/lazy.conf"
+	drop_caches
+	d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
+	t0=$(now)
+	nydus_mount "$H/lazy.conf" || fail "nydusfs mount failed"
+	t1=$(now)
+	run_workload "$H/mnt" "$w" || fail "$w failed on nydusfs: $(cat "$H/workload.out")"
+	t2=$(now)
+	cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
+	m=$(nydus_metrics)	# before anything else touches the mount
+	res=$(hellobench resident "$H/mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
+	echo "RES $link $it nydusfs $w total_ns=$((t2 - t0)) mount_ns=$((t1 - t0)) run_ns=$((t2 - t1)) $cpu $m pagecache=$res"
+	nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
+	daemon_stop
+}
+
+# The prefetch plan of the mount (the chunks of its startup profile): total
+# and done
+prefetch_state() {
+	nydusfs metrics | awk '/^nydusfsd_prefetch_chunks\{/ {
+		if (index($1, "state=\"total\"")) t += $NF; if (index($1, "state=\"done\"")) d += $NF }
+		END { printf "pf_total=%.0f pf_done=%.0f\n", t, d }'
+}
+
+# nydusfs with a startup profile: the image converted with the workload's
+# profile (NYDUS_REPO-W), prefetch on (lazy.conf: the default [prefetch]);
+# the metrics at the command's exit, then once the profile's prefetch has
+# finished (what the mount fetches for its start, all told)
+run_nydus_profile() {
+	local link=$1 it=$2 w=$3 t0 t1 t2 m d0 r0 cpu res out
+
+	daemon_start "$H/lazy.conf"
+	drop_caches
+	d0=$(cpu_ns "$DPID") r0=$(cpu_ns "$RPID")
+	t0=$(now)
+	nydus_mount "$H/lazy.conf" "$NYDUS_REPO-$w" || fail "nydusfs mount of $NYDUS_REPO-$w failed"
+	t1=$(now)
+	run_workload "$H/mnt" "$w" || fail "$w failed on nydusfs with a profile: $(cat "$H/workload.out")"
+	t2=$(now)
+	cpu="daemon_cpu_ns=$(($(cpu_ns "$DPID") - d0)) registry_cpu_ns=$(($(cpu_ns "$RPID") - r0))"
+	m="$(nydus_metrics) $(prefetch_state)"
+	out=$(hellobench prefetch-wait "$NYDUSFS_SOCKET" 600) ||
+		fail "the startup profile's prefetch did not finish: $out"
+	res=$(hellobench resident "$H/mnt" | sed -n 's/.*resident_bytes=\([0-9]*\).*/\1/p')
+	echo "RES $link $it nydusfs-profile $w total_ns=$((t2 - t0)) mount_ns=$((t1 - t0)) run_ns=$((t2 - t1)) $cpu $m pagecache=$res fetched_all=$(metric fetch_bytes_total) requests_all=$(metric fetch_requests_total) chunks_all=$(metric chunks_fetched_total) cache_bytes_all=$(cache_bytes) pf_done_ns=$(($(echo "$out" | sed 's/ .*//; s/^done_ns=//') - t0))"
+	nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
+	daemon_stop
 }
 
 run_prefetch() {
@@ -373,6 +453,37 @@ run_prefetch() {
 	echo "RES $link $it prefetch - total_ns=$((done_ns - t0)) mount_ns=$((t1 - t0)) $cpu $out $(nydus_metrics)"
 	nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
 	daemon_stop
+}
+
+# --- the recording boot (MODE=record) ----------------------------------------
+
+# Per workload: a fresh daemon, an empty cache, the image of REC_REPO
+# mounted by reference without prefetch, the workload once, then its
+# startup profile (nydusfs profile), printed as PROFILE lines
+record_main() {
+	local w line
+
+	for w in $WORKLOADS; do
+		daemon_start "$H/lazy.conf"
+		drop_caches
+		nydus_mount "$H/lazy.conf" "$REC_REPO" --no-prefetch ||
+			fail "nydusfs mount --no-prefetch of $REC_REPO failed"
+		if [ ! -x "$H/mnt$(workload_bin "$w")" ]; then
+			echo "SKIP $w $(workload_bin "$w") is not in the image"
+		else
+			run_workload "$H/mnt" "$w" || fail "$w failed on nydusfs: $(cat "$H/workload.out")"
+			nydusfs profile "$H/mnt" -o "$H/$w.list" 2>"$H/profile.err" ||
+				fail "nydusfs profile failed: $(cat "$H/profile.err")"
+			sed 's/^/INFO nydusfs profile: /' "$H/profile.err"
+			echo "REC $w $(nydus_metrics)"
+			while IFS= read -r line; do
+				echo "PROFILE $w $line"
+			done <"$H/$w.list"
+		fi
+		nydusfs umount "$H/mnt" || fail "nydusfs umount failed"
+		daemon_stop
+	done
+	info "done"
 }
 
 # --- where `nydusfs mount docker://` spends its time (PROFILE=1) -------------
@@ -504,6 +615,7 @@ main() {
 		command -v $cmd >/dev/null || fail "no $cmd in the guest"
 	done
 	grep -qw nydusfs /proc/filesystems || fail "nydusfs.ko is not loaded"
+	info "sha256 in the kernel: $(sha256_drivers)"
 	info "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, $(free -m | awk '/^Mem:/ { print $2 }') MiB"
 	mkdir -p "$H"
 	cp -a "$DISK/regroot" "$H/reg" || fail "copy regroot"
@@ -513,6 +625,10 @@ main() {
 		fail "no manifest for $NYDUS_REPO:$TAG"
 	write_config "$H/lazy.conf" false
 	write_config "$H/all.conf" true
+	if [ "${MODE:-}" = record ]; then
+		record_main
+		return
+	fi
 	if [ "${PROFILE:-0}" = 1 ]; then
 		profile_main
 		return
