@@ -30,6 +30,10 @@
 #             opaque directory)
 #   shared    app:v3 shares minbase:v1's blob: reading all of it fetched
 #             only bytes of its own blob (at most NEW3_BYTES, more than 0)
+#   badann    minbase:badann (v1's layers, the bootstrap annotation
+#             naming another digest): nydusfs mount fails, saying the
+#             kernel refused the bootstrap; nothing mounted or registered,
+#             no bootstrap stored under that name
 #   umount    nydusfs umount of both: nothing mounted, nothing registered
 DATA=${1:-/mnt/disk0}
 T=/tmp/ref
@@ -197,6 +201,22 @@ say "reading app:v3 fetched $d bytes; its own blobs: $NEW3_BYTES bytes"
 rc=0
 [ "$d" -gt 0 ] && [ "$d" -le "$NEW3_BYTES" ] || rc=1
 result $rc shared
+
+# ---- badann: the kernel's digest check refuses the bootstrap ----
+rc=0
+BAD=/var/lib/nydusfs/bootstraps/sha256/0000000000000000000000000000000000000000000000000000000000000000
+mkdir -p $T/bad
+if nydusfs mount --tls-verify=false "docker://$REG/minbase:badann" $T/bad \
+	2>$T/bad.err; then
+	rc=1
+fi
+sed 's/^/# /' $T/bad.err
+grep -q "does not match the digest its layer's annotation gives" $T/bad.err || rc=1
+grep -q " $T/bad " /proc/mounts && rc=1
+nydusfs status | grep -q "$T/bad" && rc=1
+[ -e $BAD ] && rc=1
+dmesg | grep 'differs from the digest option' | tail -n 1 | sed 's/^/# /'
+result $rc badann
 
 # ---- umount ----
 rc=0

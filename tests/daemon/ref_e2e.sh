@@ -15,7 +15,9 @@
 # 127.0.0.1 (v3 into another repository, with v1 as chunk dictionary, so
 # the two share v1's blob); then the registry's storage, `umoci unpack`
 # of both originals and an OCI runtime spec (`crun spec`, edited) go on
-# the guest's disk.  Exit 0 if every case passes, 77 if no guest can run.
+# the guest's disk, with minbase:badann (v1 whose bootstrap layer's
+# annotation names another digest).  Exit 0 if every case passes, 77 if no
+# guest can run.
 # timeout: 600
 export NYDUSFS=${NYDUSFS:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin/nydusfs}
 . "$(dirname "$0")/../lib.sh"
@@ -67,6 +69,12 @@ NEW3_BYTES=$(join -v 2 <(blobs "$T/m1.json" | sort) <(blobs "$T/m3.json" | sort)
 [ "$SHARED" -ge 1 ] || fail "app:v3 shares no blob with minbase:v1"
 [ "$NEW3_BYTES" -gt 0 ] || fail "app:v3 has no blob of its own"
 info "minbase:v1: $IMAGE_BYTES bytes of blobs; app:v3 shares $SHARED, adds $NEW3_BYTES bytes"
+# minbase:badann, the same layers with a wrong bootstrap digest annotation:
+# a real mount leaves that check to the kernel (-o digest=)
+jq '(.layers[] | select(.annotations["org.nydusfs.bootstrap.digest"] != null)
+	| .annotations["org.nydusfs.bootstrap.digest"]) = "sha256:" + ("0" * 64)' \
+	"$T/m1.json" >"$T/badann.json"
+"$CONVERT_REG/push.sh" manifest minbase badann "$T/badann.json" >/dev/null
 "$CONVERT_REG/registry.sh" stop "$T/reg" >/dev/null
 cp -a "$REGISTRY_ROOT" "$D/regroot"
 

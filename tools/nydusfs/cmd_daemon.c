@@ -598,6 +598,7 @@ static int resolve_ref(struct mount_args *a)
 
 	a->ref.state_dir = state_dir;
 	a->ref.config = conf;
+	a->ref.kernel_checks_digest = !a->dry_run && !a->fake;
 	err = ref_image_get(a->image, &a->ref, &a->ri);
 	a->ref.state_dir = NULL;
 	a->ref.config = NULL;
@@ -679,6 +680,21 @@ static void print_plan(const struct mount_args *a, const char *mp)
 	printf("mountpoint: %s\noptions: %s\n", mp, a->opts);
 }
 
+/*
+ * The kernel hashed the bootstrap of a REF and it is not what the layer's
+ * annotation says (the CLI leaves that check to the kernel on a real
+ * mount): say so, and drop the stored copy so that it is not used again.
+ */
+static void bootstrap_refused(struct mount_args *a)
+{
+	cli_err("mount", "%s: not mounted: its bootstrap does not match the "
+		"digest its layer's annotation gives (%s): the kernel refused "
+		"it (see dmesg); the image was not made right, convert it "
+		"again", a->ri.label, a->ri.digest);
+	if (unlink(a->ri.bootstrap) && errno != ENOENT)
+		cli_err("mount", "%s: %s", a->ri.bootstrap, strerror(errno));
+}
+
 static int do_mount(struct mount_args *a)
 {
 	static char dir[PATH_MAX + 8];
@@ -718,9 +734,12 @@ static int do_mount(struct mount_args *a)
 	}
 	if (mount(bootstrap, mp, "nydusfs", MS_RDONLY, a->opts)) {
 		ret = errno;
-		cli_err("mount", "mount %s on %s: %s%s", a->image, mp,
-			strerror(ret), ret == ENODEV ? " (is nydusfs.ko "
-			"loaded?)" : "");
+		if (ret == EBADMSG && is_ref)
+			bootstrap_refused(a);
+		else
+			cli_err("mount", "mount %s on %s: %s%s", a->image, mp,
+				strerror(ret), ret == ENODEV ? " (is nydusfs.ko "
+				"loaded?)" : "");
 		unregister_mount(&a->c, mp);
 		close(a->c.fd);
 		return NYDUSFS_EXIT_FAILURE;

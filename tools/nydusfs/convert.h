@@ -144,7 +144,8 @@ int cv_extract_bootstrap(const char *layer, const char *out,
 			 const char *want_digest);
 /*
  * The same from a layer in memory into memory: *@out (a buffer for
- * nydusfs_image_adopt()) holds the bootstrap, hashed on the way.
+ * nydusfs_image_adopt()) holds the bootstrap, hashed on the way and
+ * checked against @want_digest unless that is NULL.
  */
 int cv_extract_bootstrap_mem(const void *layer, size_t len,
 			     const char *want_digest, void **out,

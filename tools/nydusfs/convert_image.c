@@ -607,23 +607,24 @@ int cv_extract_bootstrap(const char *layer, const char *out,
 	return err ? err : check_digest(got, want_digest);
 }
 
-/* The member's bytes into @buf (@size of them, no more), hashed. */
+/* The member's bytes into @buf (@size of them, no more), hashed if @digest */
 static int read_member(struct archive *a, uint8_t *buf, uint64_t size,
-		       char digest[NYDUSFS_OCI_DIGEST_LEN])
+		       char *digest)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_MD_CTX *md = digest ? EVP_MD_CTX_new() : NULL;
 	uint64_t pos = 0;
 	la_ssize_t n;
 	char extra;
 	int err = 0;
 
-	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+	if (digest && (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)))
 		err = -ENOMEM;
 	while (!err && pos < size) {
 		n = archive_read_data(a, buf + pos, size - pos);
 		if (n <= 0)
 			break;
-		EVP_DigestUpdate(md, buf + pos, n);
+		if (md)
+			EVP_DigestUpdate(md, buf + pos, n);
 		pos += n;
 	}
 	if (!err && (pos != size || archive_read_data(a, &extra, 1) != 0)) {
@@ -632,7 +633,7 @@ static int read_member(struct archive *a, uint8_t *buf, uint64_t size,
 			    "not the size its tar header says");
 		err = -EIO;
 	}
-	if (!err)
+	if (!err && md)
 		md_hex(md, digest);
 	EVP_MD_CTX_free(md);
 	return err;
@@ -667,9 +668,9 @@ int cv_extract_bootstrap_mem(const void *layer, size_t len,
 	if (!err && !(buf = nydusfs_image_buf_alloc(size)))
 		err = -ENOMEM;
 	if (!err)
-		err = read_member(a, buf, size, got);
+		err = read_member(a, buf, size, want_digest ? got : NULL);
 	archive_read_free(a);
-	if (!err)
+	if (!err && want_digest)
 		err = check_digest(got, want_digest);
 	if (err) {
 		free(buf);

@@ -222,12 +222,14 @@ static int store_file(const char *dir, const char *path, const void *buf,
 
 /*
  * The layer into memory (its digest checked on the way), the bootstrap out
- * of it into memory (hashed on the way, checked against @want), opened and
- * checked there, and written to @path once.
+ * of it into memory (hashed on the way and checked against @want, unless
+ * @kernel_checks: the kernel hashes it at mount anyway, and the layer's
+ * digest already ties its bytes to the manifest), opened and checked there,
+ * and written to @path once.
  */
 static int fetch_bootstrap(struct cv_store *s, const struct cv_image *img,
 			   const struct cv_desc *d, const char *want,
-			   const char *dir, const char *path)
+			   const char *dir, const char *path, bool kernel_checks)
 {
 	struct nydusfs_image *bi = NULL;
 	char *layer = NULL;
@@ -240,7 +242,9 @@ static int fetch_bootstrap(struct cv_store *s, const struct cv_image *img,
 		nydusfs_err("%s: bootstrap layer %s: %s", s->label, d->digest,
 			    cv_strerror(err));
 	if (!err)
-		err = cv_extract_bootstrap_mem(layer, len, want, &boot, &blen);
+		err = cv_extract_bootstrap_mem(layer, len,
+					       kernel_checks ? NULL : want,
+					       &boot, &blen);
 	free(layer);
 	if (!err)
 		err = check_bootstrap(s, img, boot, blen, &bi);
@@ -284,7 +288,8 @@ static int stored_ok(const struct cv_store *s, const struct cv_image *img,
 
 static int store_bootstrap(struct cv_store *s, const struct cv_image *img,
 			   const struct cv_desc *d, const char *want,
-			   const char *state_dir, struct ref_image *ri)
+			   const struct ref_opts *o, const char *state_dir,
+			   struct ref_image *ri)
 {
 	char *dir;
 	int err, stored;
@@ -304,7 +309,8 @@ static int store_bootstrap(struct cv_store *s, const struct cv_image *img,
 		err = stored < 0 ? stored : 0;
 		nydusfs_info("%s: bootstrap %s already stored", s->label, want);
 	} else if (!err) {
-		err = fetch_bootstrap(s, img, d, want, dir, ri->bootstrap);
+		err = fetch_bootstrap(s, img, d, want, dir, ri->bootstrap,
+				      o->kernel_checks_digest);
 		ri->fetched = !err;
 		if (!err)
 			nydusfs_info("%s: bootstrap %s fetched (layer %s, %llu "
@@ -429,7 +435,7 @@ int ref_image_get(const char *ref, const struct ref_opts *o,
 	if (!err) {
 		memcpy(ri->manifest, img.digest, sizeof(ri->manifest));
 		snprintf(ri->digest, sizeof(ri->digest), "%s", want);
-		err = store_bootstrap(s, &img, d, want, state_dir, ri);
+		err = store_bootstrap(s, &img, d, want, o, state_dir, ri);
 	}
 	if (!err)
 		err = blob_source(s, o, ri);

@@ -33,6 +33,12 @@ struct ref_opts {
 	const char *config;		/* the daemon's: [registry "HOST"] */
 	char *creds;			/* --creds, split into reg.user/pass */
 	bool given;			/* any of these options on the line */
+	/*
+	 * The kernel will check the bootstrap against -o digest= (a real
+	 * mount, not --dry-run or --fake): a freshly fetched one is not
+	 * hashed here too.  Its layer's digest is checked either way.
+	 */
+	bool kernel_checks_digest;
 };
 
 struct ref_image {
