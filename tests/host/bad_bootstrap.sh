@@ -29,24 +29,11 @@ BS=$T/img/bootstrap
 BLOBS=$T/img/blobs
 
 mkdir "$T/mut"
-python3 - "$BS" "$T/mut" <<'PY'
+PYTHONPATH=$TOP/tests python3 - "$BS" "$T/mut" <<'PY'
 import os, random, struct, sys
+from superblock import fix_csum
 src, out = sys.argv[1], sys.argv[2]
 good = open(src, "rb").read()
-
-def crc32c(data):
-    crc = 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
-
-def fix_csum(b):
-    sb = bytearray(b[:256])
-    sb[4:8] = b"\0\0\0\0"
-    b[4:8] = struct.pack("<I", crc32c(bytes(sb)))
-    return b
 
 stored = struct.unpack_from("<I", good, 4)[0]
 if bytes(fix_csum(bytearray(good)))[:256] != good[:256]:

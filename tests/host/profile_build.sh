@@ -104,22 +104,15 @@ jq -e '.prefetch == ["/sp\\x20ace"] or .prefetch == ["/sp ace"]' "$NYD_OUT" >/de
 info "bad profile lines: clear errors with file:line; \\\\x20 escapes: ok"
 
 # corrupt range tables: check says what is wrong
-python3 - "$T/img/bootstrap" "$T/mut" <<'PY'
+PYTHONPATH=$TOP/tests python3 - "$T/img/bootstrap" "$T/mut" <<'PY'
 import os, struct, sys
+from superblock import fix_csum
 src, out = sys.argv[1], sys.argv[2]
 os.makedirs(out)
 good = open(src, "rb").read()
-def crc32c(data):
-    crc = 0xffffffff
-    for x in data:
-        crc ^= x
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
 def emit(name, b, fix=False):
     if fix:
-        sb = bytearray(b[:256]); sb[4:8] = bytes(4)
-        b[4:8] = struct.pack("<I", crc32c(bytes(sb)))
+        fix_csum(b)
     open(os.path.join(out, name), "wb").write(bytes(b))
 off, size = struct.unpack_from("<QQ", good, 200)
 assert size == 16
