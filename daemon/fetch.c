@@ -9,7 +9,8 @@
  * taking on-demand jobs first, then readahead, then (at most
  * prefetch.max_inflight at once, within prefetch.bandwidth) prefetch.
  * A range is the first queued job plus its queued neighbours in the same
- * blob whose compressed bytes are contiguous, up to merge_limit bytes: one
+ * blob whose compressed bytes are contiguous, up to merge_limit bytes
+ * (readahead jobs, a startup profile's too: readahead bytes): one
  * ranged request.  Its bytes stream in (range_data); each chunk is checked
  * as soon as it is complete (decompressed and hashed in a worker), then
  * written to the cache, and its waiters are answered.  A chunk that fails
@@ -279,12 +280,28 @@ static void range_add(struct range *r, struct job *j, uint32_t *cap,
 	j->state = J_FETCHING;
 }
 
+/*
+ * The most compressed bytes one request takes.  Readahead-priority jobs (a
+ * startup profile, the sequential readahead's batches) are what a reader
+ * needs next, in the order it needs them: one request of up to [fetch]
+ * readahead bytes streams them in that order for one round trip and one
+ * request of the registry's, where two of merge_limit would split the
+ * link between the first chunks and the last ones.
+ */
+static uint64_t range_limit(const struct job *j)
+{
+	if (j->prio == PRIO_READAHEAD && cfg.readahead > cfg.merge_limit)
+		return cfg.readahead;
+	return cfg.merge_limit;
+}
+
 /* @j and its queued neighbours with contiguous compressed bytes */
 static void range_collect(struct range *r, struct job *j)
 {
 	struct cblob *b = j->blob;
 	uint64_t start = j->desc.compressed_offset;
 	uint64_t end = start + j->desc.compressed_size;
+	uint64_t limit = range_limit(j);
 	uint32_t cap = 0, i;
 	struct job *k;
 
@@ -292,7 +309,7 @@ static void range_collect(struct range *r, struct job *j)
 	for (i = j->index + 1; i < b->nchunks; i++) {
 		k = job_find(b, i);
 		if (!can_merge(j, k) || k->desc.compressed_offset != end ||
-		    end + k->desc.compressed_size - start > cfg.merge_limit)
+		    end + k->desc.compressed_size - start > limit)
 			break;
 		end += k->desc.compressed_size;
 		range_add(r, k, &cap, false);
@@ -301,7 +318,7 @@ static void range_collect(struct range *r, struct job *j)
 		k = job_find(b, i);
 		if (!can_merge(j, k) ||
 		    k->desc.compressed_offset + k->desc.compressed_size != start ||
-		    end - k->desc.compressed_offset > cfg.merge_limit)
+		    end - k->desc.compressed_offset > limit)
 			break;
 		start = k->desc.compressed_offset;
 		range_add(r, k, &cap, true);

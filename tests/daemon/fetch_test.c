@@ -2,7 +2,7 @@
 /*
  * The fetch engine against a fake backend that records every ranged
  * request: adjacent chunks are merged up to merge_limit (never across a
- * gap), one fetch per chunk however many wait, on-demand before readahead
+ * gap; readahead-priority ones, a startup profile, up to [fetch] readahead), one fetch per chunk however many wait, on-demand before readahead
  * before prefetch, an on-demand read of a chunk already in flight for
  * prefetch waits for that request, READs in the order of a prefetched
  * startup profile start no readahead, and a chunk whose bytes fail
@@ -228,6 +228,36 @@ static void test_merge(void)
 	cache_blob_put(b);
 }
 
+/* A startup profile (readahead priority) leaves in requests of up to
+ * [fetch] readahead bytes, not merge_limit */
+static void test_readahead_limit(void)
+{
+	struct cblob *b = open_blob(9);
+	uint32_t i;
+
+	reset();
+	cfg.merge_limit = 2 * CSIZE;
+	cfg.readahead = 8 * CSIZE;
+	for (i = 0; i < 9; i++)
+		want(b, i, PRIO_READAHEAD);
+	CHECK(env_run_until(all_done), "every chunk arrives");
+	CHECK(nlog == 2 && log_[0].first == 0 && log_[0].last == 7 &&
+	      log_[1].first == 8 && log_[1].last == 8,
+	      "9 chunks, readahead 8: ranges 0-7 and 8 (got %u requests)",
+	      nlog);
+	cache_blob_put(b);
+	b = open_blob(10);
+	reset();
+	cfg.readahead = 0;
+	for (i = 0; i < 6; i++)
+		want(b, i, PRIO_READAHEAD);
+	CHECK(env_run_until(all_done) && nlog == 3,
+	      "readahead off: merge_limit again, 6 chunks in 3 (got %u)",
+	      nlog);
+	cfg.readahead = 8 << 20;
+	cache_blob_put(b);
+}
+
 static void test_dedup(void)
 {
 	struct cblob *b = open_blob(2);
@@ -395,6 +425,7 @@ int main(void)
 	add_source(&fa, "fake:a");
 	add_source(&fb, "fake:b");
 	test_merge();
+	test_readahead_limit();
 	test_dedup();
 	test_inflight_dedup();
 	test_priority();
