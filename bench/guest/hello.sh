@@ -616,7 +616,7 @@ main() {
 	done
 	grep -qw nydusfs /proc/filesystems || fail "nydusfs.ko is not loaded"
 	info "sha256 in the kernel: $(sha256_drivers)"
-	info "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, $(free -m | awk '/^Mem:/ { print $2 }') MiB"
+	info "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, $(free -m | awk '/^Mem:/ { print $2 }') MiB, $(grep -qw sha_ni /proc/cpuinfo || printf 'no ')sha_ni"
 	mkdir -p "$H"
 	cp -a "$DISK/regroot" "$H/reg" || fail "copy regroot"
 	start_registry

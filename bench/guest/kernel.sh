@@ -285,7 +285,7 @@ main() {
 		grep -qw nydusfs /proc/filesystems || fail "nydusfs.ko is not loaded"
 		command -v nydusfs_testd >/dev/null || fail "no nydusfs_testd in the guest"
 	fi
-	info "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, $(free -m | awk '/^Mem:/ { print $2 }') MiB"
+	info "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, $(free -m | awk '/^Mem:/ { print $2 }') MiB, $(grep -qw sha_ni /proc/cpuinfo || printf 'no ')sha_ni"
 	mkdir -p "$W"
 	if has_word "$PHASES" main; then phase_main; fi
 	if has_word "$PHASES" upcall; then phase_upcall; fi

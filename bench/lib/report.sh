@@ -12,6 +12,10 @@
 #       commands read from stdin, writing OUT.png.  Returns 1, with the
 #       reason on stderr, when gnuplot is missing or fails: a benchmark
 #       then still reports its numbers, and says the plot is missing.
+#   qemu_text GUEST_LOG
+#       The QEMU that ran the guest and whether its CPU has the SHA
+#       extensions, as the guest's "INFO guest kernel" line says (QEMU 7.2's
+#       TCG has none; scripts/install-deps.sh installs QEMU 10).
 #   plot_ref OUT.png TITLE
 #       The Markdown line that shows OUT.png in REPORT.md (same directory),
 #       or a note that it could not be drawn.
@@ -25,6 +29,18 @@ source_rev() {
 		rev+=-dirty
 	fi
 	echo "$rev"
+}
+
+qemu_text() {
+	local ver sha
+
+	ver=$(qemu-system-x86_64 --version 2>/dev/null | sed -n '1s/.*version \([^ ]*\).*/\1/p')
+	case "$(grep -a -m1 '^INFO guest kernel' "$1" 2>/dev/null | tr -d '\r')" in
+	*"no sha_ni"*) sha="without the SHA extensions (sha256 in software)" ;;
+	*sha_ni*) sha="with the SHA extensions (SHA-NI), as current x86 servers have" ;;
+	*) sha="SHA extensions unknown" ;;
+	esac
+	echo "QEMU ${ver:-?} TCG, \`-cpu max\`: a guest CPU $sha"
 }
 
 plot_png() {

@@ -21,6 +21,7 @@ LOADS=${6:-big tree tree-warm}
 want() { case " $LOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 T=/tmp/bench
 mkdir -p $T/mnt
+echo "INFO guest kernel $(uname -r), $(grep -qw sha_ni /proc/cpuinfo || printf 'no ')sha_ni"
 export NYDUSFS_SOCKET=$T/nydusfsd.sock
 
 cp -a "$DATA/regroot" $T/reg
