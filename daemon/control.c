@@ -244,6 +244,9 @@ static void status_mount(struct mount *m, void *arg)
 	json_object_set_new(p, "failed", json_integer(m->pf_failed));
 	json_object_set_new(p, "bytes", json_integer(m->pf_bytes));
 	json_object_set_new(p, "running", json_boolean(m->pf_running));
+	json_object_set_new(p, "profile_total",
+			    json_integer(m->pf_profile_total));
+	json_object_set_new(p, "profile_done", json_integer(m->pf_profile_done));
 	json_object_set_new(o, "prefetch", p);
 	json_array_append_new(arr, o);
 }

@@ -472,6 +472,7 @@ struct mount {
 	/* prefetch progress */
 	struct prefetch *pf;
 	uint64_t pf_total, pf_done, pf_failed, pf_bytes;
+	uint64_t pf_profile_total, pf_profile_done;	/* its startup profile */
 	bool pf_running;
 	double registered_at;
 	struct trace trace;		/* trace.c */

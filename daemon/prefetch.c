@@ -43,6 +43,7 @@ struct pwait {
 	struct fwait fw;
 	struct prefetch *pf;
 	uint32_t bytes;
+	bool profile;			/* a chunk of the startup profile */
 };
 
 static LIST_HEAD(active);
@@ -215,6 +216,8 @@ void prefetch_start(struct mount *m, struct prefetch *pf)
 	m->pf = pf;
 	m->pf_total = pf->n;
 	m->pf_done = m->pf_failed = m->pf_bytes = 0;
+	m->pf_profile_total = pf->nprofile;
+	m->pf_profile_done = 0;
 	m->pf_running = true;
 	list_add_tail(&pf->node, &active);
 	check_finished(pf);
@@ -235,6 +238,14 @@ void prefetch_stop(struct mount *m)
 		prefetch_free(pf);
 }
 
+/* One more chunk of the plan in the cache */
+static void count_done(struct mount *m, bool profile)
+{
+	m->pf_done++;
+	if (profile)
+		m->pf_profile_done++;
+}
+
 static void pwait_done(struct fwait *w, int err)
 {
 	struct pwait *pw = container_of(w, struct pwait, fw);
@@ -245,7 +256,7 @@ static void pwait_done(struct fwait *w, int err)
 		if (err)
 			pf->m->pf_failed++;
 		else
-			pf->m->pf_done++;
+			count_done(pf->m, pw->profile);
 		pf->m->pf_bytes += err ? 0 : pw->bytes;
 		check_finished(pf);
 	} else if (!pf->inflight) {
@@ -279,6 +290,7 @@ static unsigned int queue_items(struct prefetch *pf, size_t end, int prio,
 	struct pf_item *it;
 	struct pwait *pw;
 	struct cblob *b;
+	bool profile;
 	int ret;
 
 	while (pf->next < end && queued < n && *budget) {
@@ -286,6 +298,7 @@ static unsigned int queue_items(struct prefetch *pf, size_t end, int prio,
 		b = it->blob < m->nblobs && m->blobs ? m->blobs[it->blob] : NULL;
 		if (b && b->state == CB_OPENING)
 			break;		/* fetch_kick() when it is open */
+		profile = pf->next < pf->nprofile;
 		pf->next++;
 		if (!b || b->state != CB_READY || !b->table ||
 		    it->chunk >= b->nchunks) {
@@ -293,7 +306,7 @@ static unsigned int queue_items(struct prefetch *pf, size_t end, int prio,
 			continue;
 		}
 		if (chunk_bit(b->present, it->chunk)) {
-			m->pf_done++;
+			count_done(m, profile);
 			continue;
 		}
 		mark_prefetched(b, it->chunk);
@@ -304,11 +317,12 @@ static unsigned int queue_items(struct prefetch *pf, size_t end, int prio,
 		pw->fw.fn = pwait_done;
 		pw->pf = pf;
 		pw->bytes = d.uncompressed_size;
+		pw->profile = profile;
 		ret = fetch_chunk(b, it->chunk, &d, prio, false, &pw->fw);
 		if (ret) {
 			free(pw);
 			if (ret > 0)
-				m->pf_done++;
+				count_done(m, profile);
 			else
 				m->pf_failed++;
 			continue;

@@ -74,6 +74,10 @@ reqs=$(metric nydusfsd_fetch_requests_total)
 bytes=$(metric nydusfsd_fetch_bytes_total)
 info "at mount: prefetch $done_/$total chunks, $reqs request(s), $bytes bytes"
 [ "$total" = $want ] && [ "$done_" = $want ] || fail "prefetch: $st"
+[ "$(jq -c '.mounts[0].prefetch | [.profile_total, .profile_done]' <<<"$st")" = "[$want,$want]" ] ||
+	fail "startup profile progress: $st"
+nyd status | grep -q "startup profile $want/$want" ||
+	fail "nydusfs status shows no startup profile progress: $(nyd status)"
 [ "$reqs" = 1 ] || fail "the profile took $reqs requests, not 1"
 [ "$bytes" = 431072 ] || fail "fetched $bytes bytes, not the profile's 431072"
 grep -q "chunks 0\.\.6 (431072 bytes at 0)" "$T/d.log" ||

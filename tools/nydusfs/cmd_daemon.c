@@ -978,7 +978,7 @@ static void print_status(json_t *st)
 	       jint(ch, "hits"), jint(ch, "misses"), jint(ch, "open_blobs"));
 	json_array_foreach(json_object_get(st, "mounts"), i, m) {
 		p = json_object_get(m, "prefetch");
-		printf("mount %llu: %s (%s), %llu blobs, prefetch %llu/%llu%s%s\n",
+		printf("mount %llu: %s (%s), %llu blobs, prefetch %llu/%llu%s%s",
 		       jint(m, "id"),
 		       json_string_value(json_object_get(m, "mountpoint")),
 		       json_string_value(json_object_get(m, "bootstrap")),
@@ -986,6 +986,10 @@ static void print_status(json_t *st)
 		       jint(p, "failed") ? " (some failed)" : "",
 		       json_is_true(json_object_get(p, "running")) ?
 		       " running" : "");
+		if (jint(p, "profile_total"))
+			printf(", startup profile %llu/%llu",
+			       jint(p, "profile_done"), jint(p, "profile_total"));
+		putchar('\n');
 	}
 	json_array_foreach(json_object_get(st, "sources"), i, s)
 		printf("source %s: %llu requests, %llu bytes, %llu chunks, %llu errors, %llu retries, %llu bad chunks\n",
