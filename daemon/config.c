@@ -45,6 +45,7 @@ static const struct key keys[] = {
 	{ "daemon", "state_dir", K_STR, C(state_dir) },
 	{ "daemon", "log_level", K_LOGLEVEL, C(log_level) },
 	{ "daemon", "workers", K_UINT, C(workers), 0, 16 },
+	{ "daemon", "trace_limit", K_UINT, C(trace_limit), 1, 100000000 },
 	{ "daemon", "metrics_listen", K_STR, C(metrics_listen) },
 	{ "cache", "dir", K_STR, C(cache_dir) },
 	{ "cache", "limit", K_SIZE, C(cache_limit), 0, UINT64_MAX },
@@ -114,6 +115,7 @@ void config_defaults(struct config *c)
 	c->log_level = LOG_INFO_;
 	c->cache_sync = true;
 	c->gc_interval = 300;
+	c->trace_limit = 1000000;
 	c->max_inflight = 8;
 	c->merge_limit = 4 << 20;
 	c->readahead = 8 << 20;

@@ -130,6 +130,7 @@ struct config {
 	char *state_dir;
 	int log_level;
 	unsigned int workers;
+	unsigned int trace_limit;	/* chunks a mount's trace keeps */
 	char *metrics_listen;	/* "127.0.0.1:PORT" or NULL */
 	/* [cache] */
 	char *cache_dir;
@@ -424,8 +425,6 @@ int dev_check_chunk(const struct nydusfs_dev_blob *db, uint32_t index,
 
 /* ---- trace.c: the order chunks were first asked for, per mount ---- */
 
-#define NFD_TRACE_MAX	1000000U	/* entries kept per mount */
-
 struct trace_entry {
 	uint32_t blob;			/* index in the mount's blob table */
 	uint32_t chunk;			/* index in that blob */
@@ -437,7 +436,7 @@ struct trace {
 	uint32_t nblobs;
 	struct trace_entry *v;		/* in first-use order */
 	uint32_t n, cap;
-	bool truncated;			/* more chunks came than NFD_TRACE_MAX */
+	bool truncated;			/* more chunks came than trace_limit */
 	uint64_t reads;			/* READs naming the mount's blobs */
 	uint64_t cached_at_start;	/* chunks present when it started */
 	unsigned int counting, gen;	/* blobs still opening, to count */

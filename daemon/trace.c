@@ -7,7 +7,7 @@
  * chunks; each registered mount whose image names that blob appends the
  * chunks it has not seen yet to its trace: one bit per chunk to know, an
  * array of (blob index in the mount, chunk index) in first-use order, at
- * most NFD_TRACE_MAX entries.  Only READs are seen: a chunk the kernel
+ * most [daemon] trace_limit entries.  Only READs are seen: a chunk the kernel
  * already knew to be present (from an OPEN bitmap, or read through another
  * mount before) is never asked for, so each mount also counts the chunks
  * its blobs held in the cache when the trace started.  `nydusfs profile`
@@ -128,8 +128,8 @@ static void trace_append(struct trace *t, uint32_t blob, uint32_t chunk)
 
 	if (t->n == t->cap) {
 		cap = t->cap ? 2 * t->cap : 1024;
-		if (cap > NFD_TRACE_MAX)
-			cap = NFD_TRACE_MAX;
+		if (cap > cfg.trace_limit)
+			cap = cfg.trace_limit;
 		v = realloc(t->v, (size_t)cap * sizeof(*v));
 		if (!v) {
 			err("out of memory");
@@ -165,7 +165,7 @@ static void trace_chunks(struct trace *t, uint32_t nblobs, uint32_t blob,
 	for (i = index; i - index < count && i < t->seen_len[blob]; i++) {
 		if (chunk_bit(seen, i))
 			continue;
-		if (t->n == NFD_TRACE_MAX) {
+		if (t->n >= cfg.trace_limit) {
 			t->truncated = true;
 			return;
 		}
@@ -243,7 +243,7 @@ void trace_json(const struct mount *m, json_t *o)
 	json_object_set_new(o, "since", json_real(t->since));
 	json_object_set_new(o, "reads", json_integer(t->reads));
 	json_object_set_new(o, "chunks", json_integer(t->n));
-	json_object_set_new(o, "limit", json_integer(NFD_TRACE_MAX));
+	json_object_set_new(o, "limit", json_integer(cfg.trace_limit));
 	json_object_set_new(o, "truncated", json_boolean(t->truncated));
 	json_object_set_new(o, "runs", trace_runs(t));
 }

@@ -10,8 +10,8 @@
 # the header names the bootstrap's digest and the chunk size, and `nydusfs
 # build --prefetch-list` lays those chunks first.  Errors: no
 # daemon, a directory that is no mount, a mount of another type, nothing
-# read yet, the wrong bootstrap; warnings: prefetch on, a warm cache;
-# --reset.  ~10 s.
+# read yet, the wrong bootstrap; warnings: prefetch on, a warm cache, a
+# record cut at [daemon] trace_limit; --reset.  ~10 s.
 . "$(dirname "$0")/../lib.sh"
 
 require jq sha256sum
@@ -133,4 +133,35 @@ nyd umount "$T/mnt2"
 expect_fail "unregistered" "no registration" nyd profile "$T/mnt"
 kill $DPID
 wait $DPID || fail "the daemon exited $? on SIGTERM: $(tail -n 20 "$T/d.log")"
+DPID=
+
+# ---- [daemon] trace_limit: the record stops there, the profile says so ----
+kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null || true
+rm -rf "$T/cache" "$T/state" "$T/go"
+mkdir -p "$T/cache"
+printf 'trace_limit = 3\n' | sed -i '/^\[daemon\]$/r /dev/stdin' "$T/d.conf"
+"$FAKEDEV" --socket "$T/dev.sock" --bootstrap "$T/img/bootstrap" \
+	--cache-dir "$T/cache" --files 3 --parallel 1 --wait-file "$T/go" \
+	--linger 3600 --timeout 60 >"$T/fd.out" 2>&1 &
+FPID=$!
+for _ in $(seq 100); do [ -S "$T/dev.sock" ] && break; sleep 0.1; done
+"$NYDUSFSD" --config "$T/d.conf" 2>>"$T/d.log" &
+DPID=$!
+for _ in $(seq 300); do nyd status >/dev/null 2>&1 && break; sleep 0.1; done
+"$T/mount.nydusfs" "$T/img/bootstrap" "$T/mnt" -f \
+	-o "blob_dir=$T/img/blobs,noprefetch" || fail "mount.nydusfs -f (3)"
+touch "$T/go"
+for _ in $(seq 300); do grep -q '^chunks' "$T/fd.out" && break; sleep 0.1; done
+grep -q '^chunks 5 present 0 fetched 5 errors 0' "$T/fd.out" ||
+	fail "fakedev (3): $(cat "$T/fd.out")"
+nyd profile -o "$T/prof3" "$T/mnt" 2>"$T/err" || fail "profile (3): $(cat "$T/err")"
+grep -q "warning: the record stopped at 3 chunks" "$T/err" ||
+	fail "no truncation warning: $(cat "$T/err")"
+printf '/etc.conf 0 5000\n/bin/sh 0 4096\n' >"$T/want3"
+grep -v '^#' "$T/prof3" | cmp -s - "$T/want3" ||
+	fail "truncated profile lines: $(grep -v '^#' "$T/prof3")"
+info "trace_limit 3: the first 3 chunks, and a warning: ok"
+nyd umount "$T/mnt"
+kill $DPID
+wait $DPID || fail "the daemon exited $? on SIGTERM (3): $(tail -n 20 "$T/d.log")"
 DPID=
