@@ -53,13 +53,14 @@
 # BENCH_HELLO_MODULES (tools/vm-run --modules for the guest; default
 # +sha256_ssse3, which a real host's udev loads), BENCH_HELLO_PROFILES
 # (1; 0: no recording boot and no profile rows), BENCH_PROFILE_CHUNK_SIZE
-# (the profile images' --chunk-size; default BENCH_CHUNK_SIZE's; when it
-# differs, the profiles are recorded from an image of that chunk size,
-# bench/nydus-record:v1), BENCH_PROFILE_LEVEL (their zstd --level;
+# (the profile images' --chunk-size; default 128K; when it differs from
+# BENCH_CHUNK_SIZE, the profiles are recorded from an image of that chunk
+# size, bench/nydus-record:v1), BENCH_PROFILE_LEVEL (their zstd --level;
 # default 19; empty: convert's), BENCH_HELLO_FETCH_RA (an experiment: nydusfsd's
 # [fetch] readahead in the guest, e.g. 0; default: the daemon's),
 # BENCH_HELLO_RA_KB (an experiment: read_ahead_kb of the
-# nydusfs mount's bdi, set right after the mount; default: the kernel's).
+# nydusfs mount's bdi, set right after the mount; default: the mount's,
+# readahead=0).
 # Appends a section to $BENCH_RESULTS/REPORT.md and prints "MISSED: ..."
 # or "PASS: ..." for each target.  Exit: 0 ran, 77 skipped, other: error
 # (see bench/run.sh).
@@ -78,12 +79,13 @@ WORKLOADS=${BENCH_HELLO_WORKLOADS:-sh perl python3 apt-get}
 CHUNK_SIZE=${BENCH_CHUNK_SIZE:-}
 PROFILE=${BENCH_HELLO_PROFILE:-0}
 PROFILES=${BENCH_HELLO_PROFILES:-1}
-PROFILE_CHUNK=${BENCH_PROFILE_CHUNK_SIZE-$CHUNK_SIZE}
-# zstd -19 for the profile images: 12% fewer bytes to fetch than the
-# default level (the chunks a profile names arrive compressed), for a
-# convert about 13x slower (30 s against 2.3 s here); 256K chunks name
-# the same bytes (the kernel's readahead sets what is asked for), so the
-# chunk size stays convert's default
+# 128K chunks for the profile images: with the mount's readahead off (its
+# default), a profile names the chunks the workload touched, and smaller
+# chunks name fewer bytes (apt-get --version: 9.2 MB against 11.9 MB of
+# 1 MiB chunks); zstd -19: 12% fewer bytes to fetch than the default
+# level (the chunks a profile names arrive compressed), for a convert
+# about 13x slower (30 s against 2.3 s here)
+PROFILE_CHUNK=${BENCH_PROFILE_CHUNK_SIZE-128K}
 PROFILE_LEVEL=${BENCH_PROFILE_LEVEL-19}
 MODULES=${BENCH_HELLO_MODULES-+sha256_ssse3}
 TAG=v1

@@ -20,6 +20,14 @@
 
 #define NYDUSFS_DEFAULT_TIMEOUT	30	/* seconds a reader waits for data */
 #define NYDUSFS_MAX_TIMEOUT	86400
+/*
+ * The mount's readahead window (its bdi's read_ahead_kb).  Off by default:
+ * read(2) still fills whole chunks (nydusfs_ra_expand()), while page
+ * faults bring in only the pages they touch, so a cold start fetches the
+ * chunks a program uses, not the ones its readahead windows brush.
+ */
+#define NYDUSFS_DEFAULT_READAHEAD_KB	0
+#define NYDUSFS_MAX_READAHEAD_KB	65536
 
 struct nydusfs_object;
 struct crypto_shash;
@@ -33,6 +41,7 @@ struct crypto_shash;
  */
 struct nydusfs_mount_opts {
 	unsigned int timeout;
+	unsigned int readahead_kb;
 	bool verify;
 	bool has_digest;
 	u8 digest[NYDUSFS_DIGEST_SIZE];

@@ -8,6 +8,7 @@
 #include <linux/highmem.h>
 #include <linux/seq_file.h>
 #include <linux/statfs.h>
+#include <linux/backing-dev.h>
 #include <linux/file.h>
 #include <crypto/hash.h>
 
@@ -25,12 +26,16 @@ void nydusfs_err(struct super_block *sb, const char *fmt, ...)
 	va_end(args);
 }
 
-enum { NYDUSFS_OPT_TIMEOUT, NYDUSFS_OPT_VERIFY, NYDUSFS_OPT_DIGEST };
+enum {
+	NYDUSFS_OPT_TIMEOUT, NYDUSFS_OPT_VERIFY, NYDUSFS_OPT_DIGEST,
+	NYDUSFS_OPT_READAHEAD,
+};
 
 static const struct fs_parameter_spec nydusfs_fs_parameters[] = {
 	fsparam_u32("timeout", NYDUSFS_OPT_TIMEOUT),
 	fsparam_flag("verify", NYDUSFS_OPT_VERIFY),
 	fsparam_string("digest", NYDUSFS_OPT_DIGEST),
+	fsparam_u32("readahead", NYDUSFS_OPT_READAHEAD),
 	{}
 };
 
@@ -55,6 +60,12 @@ static int nydusfs_parse_param(struct fs_context *fc,
 	case NYDUSFS_OPT_VERIFY:
 		opt->verify = true;
 		break;
+	case NYDUSFS_OPT_READAHEAD:
+		if (result.uint_32 > NYDUSFS_MAX_READAHEAD_KB)
+			return invalfc(fc, "readahead: 0 to %u KiB",
+				       NYDUSFS_MAX_READAHEAD_KB);
+		opt->readahead_kb = result.uint_32;
+		break;
 	case NYDUSFS_OPT_DIGEST:
 		hex = param->string;
 		if (strncmp(hex, "sha256:", 7) ||
@@ -67,11 +78,18 @@ static int nydusfs_parse_param(struct fs_context *fc,
 	return 0;
 }
 
+/* The bdi's window; files opened before a remount keep the old one */
+static void nydusfs_set_readahead(struct super_block *sb, unsigned int kb)
+{
+	sb->s_bdi->ra_pages = kb >> (PAGE_SHIFT - 10);
+}
+
 static int nydusfs_show_options(struct seq_file *m, struct dentry *root)
 {
 	struct nydusfs_sb_info *sbi = NYDUSFS_SB(root->d_sb);
 
 	seq_printf(m, ",timeout=%u", READ_ONCE(sbi->opt.timeout));
+	seq_printf(m, ",readahead=%u", READ_ONCE(sbi->opt.readahead_kb));
 	if (sbi->opt.verify)
 		seq_puts(m, ",verify");
 	if (sbi->opt.has_digest)
@@ -413,8 +431,10 @@ static int nydusfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	sb->s_xattr = nydusfs_xattr_handlers;
 
 	err = super_setup_bdi(sb);
-	if (!err)
+	if (!err) {
+		nydusfs_set_readahead(sb, opt->readahead_kb);
 		err = nydusfs_open_bootstrap(sb, fc);
+	}
 	if (err)
 		return err;
 	if (opt->verify || opt->has_digest) {
@@ -464,6 +484,8 @@ static int nydusfs_reconfigure(struct fs_context *fc)
 	    memcmp(opt->digest, sbi->opt.digest, NYDUSFS_DIGEST_SIZE))
 		return invalfc(fc, "digest: cannot change on remount");
 	WRITE_ONCE(sbi->opt.timeout, opt->timeout);
+	WRITE_ONCE(sbi->opt.readahead_kb, opt->readahead_kb);
+	nydusfs_set_readahead(fc->root->d_sb, opt->readahead_kb);
 	fc->sb_flags |= SB_RDONLY;
 	return 0;
 }
@@ -487,10 +509,12 @@ static int nydusfs_init_fs_context(struct fs_context *fc)
 	opt = kzalloc(sizeof(*opt), GFP_KERNEL);
 	if (!opt)
 		return -ENOMEM;
-	if (fc->purpose == FS_CONTEXT_FOR_RECONFIGURE)
+	if (fc->purpose == FS_CONTEXT_FOR_RECONFIGURE) {
 		*opt = NYDUSFS_SB(fc->root->d_sb)->opt;
-	else
+	} else {
 		opt->timeout = NYDUSFS_DEFAULT_TIMEOUT;
+		opt->readahead_kb = NYDUSFS_DEFAULT_READAHEAD_KB;
+	}
 	fc->fs_private = opt;
 	fc->ops = &nydusfs_context_ops;
 	return 0;

@@ -357,6 +357,42 @@ int st_drop_caches(void)
 	return err;
 }
 
+/*
+ * read_ahead_kb of the newest nydusfs mount's bdi (super_setup_bdi() names
+ * it nydusfs-N, N counting up), set to @kb unless @kb < 0; the value it
+ * had, or -1.
+ */
+int st_bdi_readahead_kb(int kb)
+{
+	char path[PATH_MAX], buf[32];
+	struct dirent *de;
+	long n, best = -1;
+	int fd, old = -1;
+	DIR *d;
+
+	d = opendir("/sys/class/bdi");
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (sscanf(de->d_name, "nydusfs-%ld", &n) == 1 && n > best)
+			best = n;
+	closedir(d);
+	snprintf(path, sizeof(path), "/sys/class/bdi/nydusfs-%ld/read_ahead_kb", best);
+	fd = open(path, kb < 0 ? O_RDONLY : O_RDWR);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = 0;
+		old = atoi(buf);
+	}
+	n = snprintf(buf, sizeof(buf), "%d", kb);
+	if (kb >= 0 && pwrite(fd, buf, n, 0) != n)
+		old = -1;
+	close(fd);
+	return old;
+}
+
 int st_mount_options(const char *dir, char *buf, size_t size)
 {
 	char line[4096], src[1024], mnt[1024], type[64], opts[2048];

@@ -62,6 +62,8 @@ int st_umount(const char *dir);
 int st_drop_caches(void);
 /* the /proc/self/mounts options of the mount at @dir, or -ENOENT */
 int st_mount_options(const char *dir, char *buf, size_t size);
+/* read_ahead_kb of the newest nydusfs mount, set to @kb if >= 0; or -1 */
+int st_bdi_readahead_kb(int kb);
 
 /* ---- the daemon ---- */
 int st_daemon_start(struct st_daemon *d, const char *blob_dir,

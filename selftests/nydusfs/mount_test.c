@@ -83,6 +83,8 @@ TEST_F(mnt, mount_umount)
 	EXPECT_TRUE(strstr(opts, " nydusfs ") != NULL);
 	EXPECT_TRUE(has_option(opts, "ro"));
 	EXPECT_TRUE(has_option(opts, "timeout=30"));
+	EXPECT_TRUE(has_option(opts, "readahead=0"));
+	EXPECT_EQ(0, st_bdi_readahead_kb(-1));
 	EXPECT_EQ(0, strncmp(opts, self->img.bootstrap, strlen(self->img.bootstrap)));
 
 	ASSERT_EQ(0, statfs(self->mnt, &sfs));
@@ -110,12 +112,14 @@ TEST_F(mnt, options_shown)
 	char opts[1024], want[128], arg[256];
 
 	ST_SKIPPED();
-	snprintf(arg, sizeof(arg), "timeout=7,verify,digest=sha256:%s",
+	snprintf(arg, sizeof(arg), "timeout=7,verify,readahead=256,digest=sha256:%s",
 		 self->digest);
 	ASSERT_EQ(0, st_mount(self->img.bootstrap, self->mnt, arg));
 	ASSERT_EQ(0, st_mount_options(self->mnt, opts, sizeof(opts)));
 	TH_LOG("/proc/mounts: %s", opts);
 	EXPECT_TRUE(has_option(opts, "timeout=7"));
+	EXPECT_TRUE(has_option(opts, "readahead=256"));
+	EXPECT_EQ(256, st_bdi_readahead_kb(-1));
 	EXPECT_TRUE(has_option(opts, "verify"));
 	snprintf(want, sizeof(want), "digest=sha256:%s", self->digest);
 	EXPECT_TRUE(has_option(opts, want));
@@ -170,6 +174,8 @@ static const struct {
 	{ "digest", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0" },
 	{ "digest", "sha256:g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" },
 	{ "digest", "sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" },
+	{ "readahead", NULL }, { "readahead", "" }, { "readahead", "-1" },
+	{ "readahead", "65537" }, { "readahead", "128k" },
 	{ "source", "" },
 };
 
@@ -306,6 +312,12 @@ TEST_F(mnt, remount)
 	ASSERT_EQ(0, st_mount_options(self->mnt, opts, sizeof(opts)));
 	TH_LOG("after remount: %s", opts);
 	EXPECT_TRUE(has_option(opts, "timeout=9"));
+	/* the readahead window can change */
+	ASSERT_EQ(0, mount(NULL, self->mnt, NULL, MS_REMOUNT | MS_RDONLY,
+			   "readahead=128"));
+	ASSERT_EQ(0, st_mount_options(self->mnt, opts, sizeof(opts)));
+	EXPECT_TRUE(has_option(opts, "readahead=128"));
+	EXPECT_EQ(128, st_bdi_readahead_kb(-1));
 	/* what was checked at mount cannot change */
 	EXPECT_NE(0, mount(NULL, self->mnt, NULL, MS_REMOUNT | MS_RDONLY, "verify"));
 	EXPECT_NE(0, mount(NULL, self->mnt, NULL, MS_REMOUNT | MS_RDONLY,
