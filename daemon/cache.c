@@ -247,12 +247,15 @@ static void blob_open_fn(struct work *w)
 	b->error = open_blob_files(b);
 }
 
+/* Those waiting now: a waiter may wait again (a pin), for the next round. */
 static void wake_waiters(struct cblob *b, int error)
 {
+	LIST_HEAD(now);
 	struct cwait *cw;
 
-	while (!list_empty(&b->waiters)) {
-		cw = list_first_entry(&b->waiters, struct cwait, node);
+	list_splice_tail_init(&b->waiters, &now);
+	while (!list_empty(&now)) {
+		cw = list_first_entry(&now, struct cwait, node);
 		list_del_init(&cw->node);
 		cw->fn(cw, error);
 	}

@@ -40,6 +40,7 @@ struct madd {
 	uint32_t cur;
 	bool pinning;			/* blob cur: we started its pin */
 	struct cwait cw;
+	struct defer step;
 	struct prefetch *pf;
 	uint64_t pf_chunks, pf_bytes;
 };
@@ -451,10 +452,16 @@ static void madd_step(struct madd *a)
 	madd_finish(a, 0);
 }
 
+static void madd_step_defer(struct defer *d)
+{
+	madd_step(container_of(d, struct madd, step));
+}
+
+/* After the waker is done: it may hold the blob (an open's reference). */
 static void madd_wake(struct cwait *cw, int err)
 {
 	(void)err;		/* a failed open: the blob is skipped */
-	madd_step(container_of(cw, struct madd, cw));
+	defer_call(&container_of(cw, struct madd, cw)->step);
 }
 
 static void madd_loaded(struct madd *a)
@@ -523,6 +530,8 @@ static void madd_done(struct work *w)
 	}
 	madd_take_blobs(a);
 	a->cw.fn = madd_wake;
+	INIT_LIST_HEAD(&a->step.node);
+	a->step.fn = madd_step_defer;
 	madd_step(a);
 }
 static struct mount *mount_new(const char *mountpoint, const char *bootstrap,
