@@ -21,6 +21,7 @@ require python3
 
 require_daemon_tools
 daemon_harness
+. "$(dirname "$0")/lib_fakedev.sh"
 
 nyd() { "$NYDUSFS" "$@"; }
 
@@ -36,22 +37,6 @@ expect_refused()
 	info "$what: $(head -c 400 "$T/err")"
 }
 
-# start BOOTSTRAP [FAKEDEV-ARGS]: the fake kernel for BOOTSTRAP (it reads
-# every chunk once $T/go exists) and nydusfsd, as FPID and DPID
-start()
-{
-	rm -f "$T/go" "$T/fd.out" "$T/dev.sock"
-	"$FAKEDEV" --socket "$T/dev.sock" --bootstrap "$1" --cache-dir "$T/cache" \
-		--wait-file "$T/go" --linger 3600 --timeout 30 "${@:2}" \
-		>"$T/fd.out" 2>&1 &
-	FPID=$!
-	for _ in $(seq 100); do [ -S "$T/dev.sock" ] && break; sleep 0.1; done
-	echo "---- daemon start" >>"$T/d.log"
-	"$NYDUSFSD" --config "$T/d.conf" 2>>"$T/d.log" &
-	DPID=$!
-	for _ in $(seq 300); do nyd status >/dev/null 2>&1 && break; sleep 0.1; done
-	nyd status >/dev/null || fail "the daemon did not come up: $(tail "$T/d.log")"
-}
 
 # read_all PATTERN: let the fake kernel read; its summary must match
 read_all()
@@ -100,20 +85,13 @@ PY
 # the daemon nor the reader the fake kernel uses
 [ "$(ls "$T/B/blobs")" = "$X" ] || fail "B's blob_dir"
 
-cat >"$T/d.conf" <<EOF
-[daemon]
-device = unix:$T/dev.sock
-socket = $NYDUSFS_SOCKET
-state_dir = $T/state
-[cache]
-dir = $T/cache
-EOF
+fakedev_conf
 ln -sf "$NYDUSFS" "$T/mount.nydusfs"
 mount_A() { "$T/mount.nydusfs" "$T/A/bootstrap" "$T/mnt" -f -o "blob_dir=$T/A/blobs,noprefetch"; }
 mount_B() { "$T/mount.nydusfs" "$T/B/bootstrap" "$T/mnt2" -f -o "blob_dir=$T/B/blobs,noprefetch"; }
 
 # ---- 1. A in use: B is refused ----
-start "$T/A/bootstrap"
+start_fakedev_daemon "$T/A/bootstrap"
 mount_A || fail "mount A"
 read_all "present 0 fetched $N errors 0 bad 0"
 [ "$(cachecheck "$T/A/bootstrap")" = "blobs 1 marked $N bad 0 pinned 1" ] ||
@@ -133,7 +111,7 @@ grep -qF "a kernel mount uses" "$T/err" || fail "B's refusal: $(cat "$T/err")"
 stop
 
 # ---- 2. B registered with nobody else on the blob: reset ----
-start "$T/B/bootstrap"
+start_fakedev_daemon "$T/B/bootstrap"
 mount_B || fail "mount B: $(tail -n 3 "$T/d.log")"
 grep -q "cache $X: .*names it with chunk table .*dropping them" "$T/d.log" ||
 	fail "no reset warning: $(tail "$T/d.log")"
@@ -146,7 +124,7 @@ nyd umount "$T/mnt2"
 stop
 
 # ---- 3. A again: reset; B's READs differ from the pinned table ----
-start "$T/B/bootstrap" --expect-errors -1
+start_fakedev_daemon "$T/B/bootstrap" --expect-errors -1
 mount_A || fail "mount A again"
 [ "$(cachecheck "$T/B/bootstrap")" = "blobs 1 marked 0 bad 0 pinned 0" ] ||
 	fail "B's chunks survived: $(cachecheck "$T/B/bootstrap")"
@@ -159,14 +137,14 @@ grep -q "differs from the blob's registered chunk table: refused, nothing fetche
 stop
 
 # ---- 4. restart: A from the saved table reads A's bytes ----
-start "$T/A/bootstrap"
+start_fakedev_daemon "$T/A/bootstrap"
 read_all "present 0 fetched $N errors 0 bad 0"
 [ "$(cachecheck "$T/A/bootstrap")" = "blobs 1 marked $N bad 0 pinned 1" ] ||
 	fail "A's cache: $(cachecheck "$T/A/bootstrap")"
 stop
 
 # ---- 5. restart: the pin persists, nothing is dropped ----
-start "$T/A/bootstrap"
+start_fakedev_daemon "$T/A/bootstrap"
 read_all "present $N fetched 0 errors 0 bad 0"
 [ "$(grep -c "dropping them" "$T/d.log")" = 2 ] || fail "resets: $(grep dropping "$T/d.log")"
 stop
