@@ -395,7 +395,8 @@ static int reset_blob_files(struct cblob *b)
 	int ret = 0;
 
 	if (!leased && errno == EAGAIN)
-		return -EBUSY;
+		return -EBUSY;		/* nothing touched */
+	b->pin_cleared = true;
 	if (ftruncate(b->map_fd, 0) || fdatasync(b->map_fd))
 		ret = -errno;
 	if (!ret)
@@ -414,12 +415,26 @@ static void blob_pin_fn(struct work *w)
 
 	memcpy(old, b->pin, sizeof(old));
 	memcpy(b->pin, b->pin_want, sizeof(old));
+	b->pin_cleared = false;
 	b->error = b->pin_reset ? reset_blob_files(b) :
 		   chunkmap_write_hdr(b->map_fd, b);
-	if (b->error && b->pin_reset)
+	if (b->error && b->pin_cleared)
 		memset(b->pin, 0, sizeof(old));	/* the map is rebuilt */
 	else if (b->error)
 		memcpy(b->pin, old, sizeof(old));
+}
+
+/* The bits in memory follow the map: gone once it was cleared. */
+static void forget_chunks(struct cblob *b)
+{
+	memset(b->present, 0, map_bytes(b));
+	memset(b->durable, 0, map_bytes(b));
+	b->dirty_lo = UINT32_MAX;
+	b->dirty_hi = 0;
+	free(b->prefetched);
+	b->prefetched = NULL;
+	b->ra_next = b->ra_window = b->ra_frontier = b->ra_run = 0;
+	b->rebuilt = true;
 }
 
 static void blob_pin_done(struct work *w)
@@ -432,11 +447,13 @@ static void blob_pin_done(struct work *w)
 	if (error)
 		err("cache %s: pinning it to chunk table %.16s: %s", b->hex,
 		    hex, error == -EBUSY ?
-		    "the cache file is open elsewhere (a kernel mount?)" :
+		    "its cache file is open elsewhere (a kernel mount made before this daemon started?)" :
 		    strerror(-error));
 	else
 		info("cache %s: pinned to chunk table %.16s%s", b->hex, hex,
 		     b->pin_reset ? " (its chunks dropped)" : "");
+	if (b->pin_cleared)
+		forget_chunks(b);
 	b->error = 0;
 	b->pin_err = error;
 	b->state = CB_READY;
@@ -450,17 +467,7 @@ void cache_blob_pin(struct cblob *b, const uint8_t *td, bool reset,
 {
 	memcpy(b->pin_want, td, NYDUSFS_DIGEST_SIZE);
 	b->pin_reset = reset;
-	if (reset) {
-		memset(b->present, 0, map_bytes(b));
-		memset(b->durable, 0, map_bytes(b));
-		b->dirty_lo = UINT32_MAX;
-		b->dirty_hi = 0;
-		free(b->prefetched);
-		b->prefetched = NULL;
-		b->ra_next = b->ra_window = b->ra_frontier = b->ra_run = 0;
-		b->rebuilt = true;
-	}
-	b->state = CB_OPENING;
+	b->state = CB_OPENING;	/* nothing reads or writes the maps meanwhile */
 	b->refs++;
 	list_add_tail(&w->node, &b->waiters);
 	b->open_work.fn = blob_pin_fn;

@@ -39,6 +39,7 @@ struct madd {
 	struct cblob **blobs;		/* references, until attached */
 	uint32_t cur;
 	bool pinning;			/* blob cur: we started its pin */
+	struct nydusfs_chunk *old_table;	/* its table before */
 	struct cwait cw;
 	struct defer step;
 	struct prefetch *pf;
@@ -288,6 +289,7 @@ static void madd_free(struct madd *a)
 	for (i = 0; i < a->nblobs; i++)
 		free(a->tables[i]);
 	free(a->tables);
+	free(a->old_table);
 	free(a->tds);
 	free(a->dbs);
 	free(a);
@@ -371,12 +373,33 @@ static int pin_conflict(struct madd *a, struct cblob *b)
 	return -EBUSY;
 }
 
-/* Take this image's table for @b: readahead, prefetch, READ checks. */
+/* Take this image's table for @b: readahead, prefetch, READ checks;
+ * the old one is kept until the pin is done. */
 static void pin_take_table(struct madd *a, struct cblob *b)
 {
-	free(b->table);
+	free(a->old_table);
+	a->old_table = b->table;
 	b->table = a->tables[a->cur];
 	a->tables[a->cur] = NULL;
+}
+
+/* Our pin failed: the table of the pin that stays. */
+static int pin_failed(struct madd *a, struct cblob *b)
+{
+	int err = b->pin_err ? b->pin_err : -EIO;
+
+	free(b->table);
+	b->table = all_zero(b->pin) ? NULL : a->old_table;
+	if (b->table == a->old_table)
+		a->old_table = NULL;
+	if (err == -EBUSY)
+		snprintf(a->msg, sizeof(a->msg),
+			 "blob %s: its cache holds another image's chunks and its cache file is open elsewhere (a kernel mount made before the daemon started?): unmount the other image first",
+			 b->hex);
+	else
+		snprintf(a->msg, sizeof(a->msg), "cache %s: pinning: %s",
+			 b->hex, strerror(-err));
+	return err;
 }
 
 /*
@@ -395,13 +418,8 @@ static int pin_check(struct madd *a, struct cblob *b)
 			pin_take_table(a, b);
 		return 0;
 	}
-	if (a->pinning) {
-		free(b->table);		/* ours, and not pinned */
-		b->table = NULL;
-		snprintf(a->msg, sizeof(a->msg), "cache %s: pinning: %s",
-			 b->hex, strerror(-b->pin_err));
-		return b->pin_err ? b->pin_err : -EIO;
-	}
+	if (a->pinning)
+		return pin_failed(a, b);
 	if (reset && (b->mounts > 1 || b->kernel_objects ||
 		      other_mount(a->m, b->digest)))
 		return pin_conflict(a, b);

@@ -216,7 +216,7 @@ struct cblob {
 	/* the table digest the chunks were verified against (the chunk
 	 * map's pin), all zero if none; what cache_blob_pin() writes */
 	uint8_t pin[NYDUSFS_DIGEST_SIZE], pin_want[NYDUSFS_DIGEST_SIZE];
-	bool pin_reset;
+	bool pin_reset, pin_cleared;	/* a reset; it cleared the map */
 	int pin_err;			/* of the last cache_blob_pin() */
 	int data_fd, map_fd;
 	uint8_t *present;		/* written, readable (page cache) */

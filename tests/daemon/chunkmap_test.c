@@ -254,9 +254,10 @@ static void test_cache_pin(void)
 	static uint8_t data[4096];
 	static struct cwrite w;
 	static struct cwait pw = { .fn = open_cb };
-	uint8_t td[NYDUSFS_DIGEST_SIZE];
+	uint8_t td[NYDUSFS_DIGEST_SIZE], td2[NYDUSFS_DIGEST_SIZE];
 	struct stat st;
 	char path[256];
+	int fd;
 
 	memset(data, 0x5a, sizeof(data));
 	blob = open_blob();
@@ -279,19 +280,33 @@ static void test_cache_pin(void)
 	memset(td, 0x22, sizeof(td));
 	opened = -1;
 	cache_blob_pin(blob, td, true, &pw);
-	CHECK(!chunk_bit(blob->present, 5), "a reset forgets the chunks at once");
+	CHECK(blob->state == CB_OPENING, "a blob being reset waits like one opening");
 	CHECK(env_run_until(is_opened) && blob->pin_err == 0 &&
-	      !memcmp(blob->pin, td, sizeof(td)) && !disk_bit(5),
-	      "reset: the bit is gone from disk, the new pin written, before the waiter runs");
+	      !memcmp(blob->pin, td, sizeof(td)) && !disk_bit(5) &&
+	      !chunk_bit(blob->present, 5),
+	      "reset: the bit is gone from disk and memory, the new pin written, before the waiter runs");
 	snprintf(path, sizeof(path), "%s/%s", env_dir, blob->hex);
 	CHECK(!stat(path, &st) && st.st_blocks == 0 &&
 	      (uint64_t)st.st_size == blob->usize,
 	      "reset: the data is dropped, the file keeps its size");
+	written = -1;
+	cache_write_chunk(&w);
+	env_run_until(is_written);
+	CHECK(env_run_until(bit5_on_disk), "chunk 5 recorded again");
+	fd = open(path, O_RDONLY);	/* as the kernel would hold it */
+	memset(td2, 0x33, sizeof(td2));
+	opened = -1;
+	cache_blob_pin(blob, td2, true, &pw);
+	CHECK(env_run_until(is_opened) && blob->pin_err == -EBUSY &&
+	      !memcmp(blob->pin, td, sizeof(td)) && chunk_bit(blob->present, 5) &&
+	      disk_bit(5), "a reset while the file is open elsewhere: -EBUSY, nothing touched");
+	close(fd);
 	cache_blob_put(blob);
 	env_run_until(blob_closed);
 	blob = open_blob();
 	CHECK(blob && !blob->rebuilt && !memcmp(blob->pin, td, sizeof(td)) &&
-	      !chunk_bit(blob->present, 5), "reopened: the new pin, no chunks");
+	      chunk_bit(blob->present, 5) && !chunk_bit(blob->present, 4),
+	      "reopened: the pin of the reset, the chunk written since");
 	cache_blob_put(blob);
 	env_run_until(blob_closed);
 }

@@ -9,8 +9,9 @@
 #   1. A registered and read: B's registration is refused (the message
 #      names the blob, the other mount, "unmount the other first"); with A
 #      unregistered but the (fake) kernel still holding the blob, too;
-#   2. a new daemon, B registered: A's chunks are dropped, B reads B's
-#      bytes;
+#   2. a new daemon: B is refused while the cache file is open elsewhere
+#      (the kernel after a restart); then A's chunks are dropped, B reads
+#      B's bytes;
 #   3. a new daemon, A registered: B's chunks dropped; B's READs (another
 #      table than the pinned one) are refused and nothing is written;
 #   4. a new daemon loads A from its saved table: A reads A's bytes;
@@ -112,6 +113,13 @@ stop
 
 # ---- 2. B registered with nobody else on the blob: reset ----
 start_fakedev_daemon "$T/B/bootstrap"
+# as the kernel after a daemon restart: the cache file open elsewhere
+exec 7<"$T/cache/$X"
+expect_refused "B while the cache file is open elsewhere" mount_B
+grep -qF "its cache file is open elsewhere" "$T/err" || fail "B's refusal: $(cat "$T/err")"
+exec 7<&-
+[ "$(cachecheck "$T/A/bootstrap")" = "blobs 1 marked $N bad 0 pinned 1" ] ||
+	fail "a refused reset touched A's cache: $(cachecheck "$T/A/bootstrap")"
 mount_B || fail "mount B: $(tail -n 3 "$T/d.log")"
 grep -q "cache $X: .*names it with chunk table .*dropping them" "$T/d.log" ||
 	fail "no reset warning: $(tail "$T/d.log")"
@@ -146,6 +154,7 @@ stop
 # ---- 5. restart: the pin persists, nothing is dropped ----
 start_fakedev_daemon "$T/A/bootstrap"
 read_all "present $N fetched 0 errors 0 bad 0"
-[ "$(grep -c "dropping them" "$T/d.log")" = 2 ] || fail "resets: $(grep dropping "$T/d.log")"
+[ "$(grep -c "(its chunks dropped)" "$T/d.log")" = 2 ] ||
+	fail "resets: $(grep "its chunks dropped" "$T/d.log")"
 stop
 info "pinning: refused while in use, reset otherwise, READs checked, persists: ok"
