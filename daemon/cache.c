@@ -248,12 +248,12 @@ static void blob_open_fn(struct work *w)
 }
 
 /* Those waiting now: a waiter may wait again (a pin), for the next round. */
-static void wake_waiters(struct cblob *b, int error)
+static void wake_list(struct list_head *waiters, int error)
 {
 	LIST_HEAD(now);
 	struct cwait *cw;
 
-	list_splice_tail_init(&b->waiters, &now);
+	list_splice_tail_init(waiters, &now);
 	while (!list_empty(&now)) {
 		cw = list_first_entry(&now, struct cwait, node);
 		list_del_init(&cw->node);
@@ -279,7 +279,7 @@ static void blob_open_done(struct work *w)
 		info("cache %s: open, %u of %u chunks present%s", b->hex, n,
 		     b->nchunks, b->rebuilt ? " (new chunk map)" : "");
 	}
-	wake_waiters(b, b->error);
+	wake_list(&b->waiters, b->error);
 	fetch_kick();		/* prefetch may wait for this blob */
 	cache_blob_put(b);	/* the open's reference */
 }
@@ -351,6 +351,7 @@ struct cblob *cache_blob_get(const struct nydusfs_dev_blob *db, int *errp)
 	b->dirty_lo = UINT32_MAX;
 	b->last_used = now_ms();
 	INIT_LIST_HEAD(&b->waiters);
+	INIT_LIST_HEAD(&b->pinwait);
 	INIT_LIST_HEAD(&b->barrier);
 	b->open_work.fn = blob_open_fn;
 	b->open_work.done = blob_open_done;
@@ -362,6 +363,17 @@ struct cblob *cache_blob_get(const struct nydusfs_dev_blob *db, int *errp)
 	else
 		work_queue(&b->open_work);
 	return b;
+}
+
+void cache_blob_wait_table(struct cblob *b, struct cwait *w)
+{
+	list_add_tail(&w->node, &b->pinwait);
+}
+
+void cache_blob_registered(struct cblob *b)
+{
+	if (!--b->registering)
+		wake_list(&b->pinwait, 0);
 }
 
 void cache_blob_wait(struct cblob *b, struct cwait *w)
@@ -457,7 +469,7 @@ static void blob_pin_done(struct work *w)
 	b->error = 0;
 	b->pin_err = error;
 	b->state = CB_READY;
-	wake_waiters(b, 0);	/* the blob stays usable: a READ goes on */
+	wake_list(&b->waiters, 0);	/* the blob stays usable: a READ goes on */
 	fetch_kick();
 	cache_blob_put(b);
 }

@@ -316,6 +316,11 @@ static void read_start(struct cwait *cw, int error)
 		read_reply(r);
 		return;
 	}
+	if (!b->table && b->registering) {
+		/* its table is on the way: a registration still compares it */
+		cache_blob_wait_table(b, &r->cw);
+		return;
+	}
 	bad = read_mismatch(r, b);
 	if (bad >= 0) {
 		dstats.bad_requests++;

@@ -272,6 +272,8 @@ static void madd_put_blobs(struct madd *a)
 	for (i = 0; a->blobs && i < a->nblobs; i++) {
 		if (!a->blobs[i])
 			continue;
+		if (i >= a->cur)	/* not compared with its pin yet */
+			cache_blob_registered(a->blobs[i]);
 		a->blobs[i]->mounts--;
 		cache_blob_put(a->blobs[i]);
 	}
@@ -327,8 +329,10 @@ static void madd_take_blobs(struct madd *a)
 	a->blobs = xzalloc(a->nblobs * sizeof(*a->blobs));
 	for (i = 0; i < a->nblobs; i++) {
 		a->blobs[i] = cache_blob_get(&a->dbs[i], &err);
-		if (a->blobs[i])
-			a->blobs[i]->mounts++;
+		if (!a->blobs[i])
+			continue;
+		a->blobs[i]->mounts++;
+		a->blobs[i]->registering++;
 	}
 }
 
@@ -450,13 +454,13 @@ static void madd_step(struct madd *a)
 
 	for (; a->cur < a->nblobs; a->cur++, a->pinning = false) {
 		b = a->blobs[a->cur];
-		if (!b || b->state == CB_FAILED)
+		if (!b)
 			continue;
 		if (b->state == CB_OPENING) {
 			cache_blob_wait(b, &a->cw);
 			return;
 		}
-		ret = pin_check(a, b);
+		ret = b->state == CB_FAILED ? 0 : pin_check(a, b);
 		if (ret == 1)
 			return;
 		if (ret && !a->load) {
@@ -466,6 +470,7 @@ static void madd_step(struct madd *a)
 		if (ret)
 			warn("mount %s: %s (its reads of this blob are refused)",
 			     a->m->mountpoint, a->msg);
+		cache_blob_registered(b);
 	}
 	madd_finish(a, 0);
 }

@@ -218,6 +218,10 @@ struct cblob {
 	uint8_t pin[NYDUSFS_DIGEST_SIZE], pin_want[NYDUSFS_DIGEST_SIZE];
 	bool pin_reset, pin_cleared;	/* a reset; it cleared the map */
 	int pin_err;			/* of the last cache_blob_pin() */
+	/* registrations that have yet to compare their table with the pin,
+	 * and the READs that wait for them (no table known yet) */
+	unsigned int registering;
+	struct list_head pinwait;
 	int data_fd, map_fd;
 	uint8_t *present;		/* written, readable (page cache) */
 	uint8_t *durable;		/* data fdatasync'ed: as in the map */
@@ -256,6 +260,10 @@ struct cblob *cache_blob_get(const struct nydusfs_dev_blob *db, int *err);
 struct cblob *cache_blob_find(const uint8_t *digest);
 void cache_blob_put(struct cblob *b);
 void cache_blob_wait(struct cblob *b, struct cwait *w);
+/* Wait until no registration is about to give @b its table. */
+void cache_blob_wait_table(struct cblob *b, struct cwait *w);
+/* A registration is done comparing its table with @b's pin. */
+void cache_blob_registered(struct cblob *b);
 static inline bool chunk_bit(const uint8_t *map, uint32_t i)
 {
 	return map[i / 8] & (1U << (i % 8));
