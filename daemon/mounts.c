@@ -8,6 +8,12 @@
  * (with the registry settings mount requests brought, hosts.c) and loaded
  * at start, before the device is opened: requests the kernel re-queued
  * from a dead daemon find their sources.
+ *
+ * A registration (and a mount loaded at start) then takes its blobs one
+ * by one: once a blob's cache is open its pin (cache.c) is compared with
+ * the image's table digest: pinned if it was not, reset if it differs and
+ * nobody else uses the blob, refused if somebody does (one of the two
+ * images lies about the blob).  Only then is the mount answered.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -504,6 +510,16 @@ static void madd_loaded(struct madd *a)
 	madd_free(a);
 }
 
+/* -EBUSY with the message if the mountpoint is registered meanwhile */
+static int madd_registered_twice(struct madd *a)
+{
+	if (!mount_find(a->m->mountpoint))
+		return 0;
+	snprintf(a->msg, sizeof(a->msg), "%s: already registered",
+		 a->m->mountpoint);
+	return -EBUSY;
+}
+
 static void madd_finish(struct madd *a, int err)
 {
 	struct mount *m = a->m;
@@ -512,11 +528,8 @@ static void madd_finish(struct madd *a, int err)
 		madd_loaded(a);
 		return;
 	}
-	if (!err && mount_find(m->mountpoint)) {
-		err = -EBUSY;
-		snprintf(a->msg, sizeof(a->msg), "%s: already registered",
-			 m->mountpoint);
-	}
+	if (!err)
+		err = madd_registered_twice(a);
 	if (err) {
 		a->cb(a->arg, NULL, err, a->msg);
 		mount_free(m);
@@ -542,11 +555,8 @@ static void madd_done(struct work *w)
 		madd_loaded(a);
 		return;
 	}
-	if (!a->err && !a->load && mount_find(a->m->mountpoint)) {
-		a->err = -EBUSY;
-		snprintf(a->msg, sizeof(a->msg), "%s: already registered",
-			 a->m->mountpoint);
-	}
+	if (!a->err && !a->load)
+		a->err = madd_registered_twice(a);
 	if (a->err) {
 		madd_finish(a, a->err);
 		return;
