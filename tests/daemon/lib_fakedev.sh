@@ -19,6 +19,7 @@ dir = $T/cache
 CONF
 }
 
+# shellcheck disable=SC2034  # FPID and DPID: daemon_harness kills them
 # start_fakedev_daemon BOOTSTRAP [FAKEDEV-ARGS...]: nydusfsd_fakedev for
 # BOOTSTRAP (it reads once $T/go exists; its output in $T/fd.out) and
 # nydusfsd with $T/d.conf (log appended to $T/d.log), as FPID and DPID
