@@ -21,11 +21,13 @@ CONF
 
 # shellcheck disable=SC2034  # FPID and DPID: daemon_harness kills them
 # start_fakedev_daemon BOOTSTRAP [FAKEDEV-ARGS...]: nydusfsd_fakedev for
-# BOOTSTRAP (it reads once $T/go exists; its output in $T/fd.out) and
-# nydusfsd with $T/d.conf (log appended to $T/d.log), as FPID and DPID
+# BOOTSTRAP (it reads once $T/go exists, at once with FAKEDEV_GO=1; its
+# output in $T/fd.out) and nydusfsd with $T/d.conf (log appended to
+# $T/d.log), as FPID and DPID
 start_fakedev_daemon()
 {
 	rm -f "$T/go" "$T/dev.sock"
+	[ -z "${FAKEDEV_GO:-}" ] || touch "$T/go"
 	"$FAKEDEV" --socket "$T/dev.sock" --bootstrap "$1" --cache-dir "$T/cache" \
 		--wait-file "$T/go" --linger 3600 --timeout 60 "${@:2}" \
 		>"$T/fd.out" 2>&1 &
