@@ -19,10 +19,17 @@
  * A chunk map that is missing, torn, of another version or of another
  * blob is rebuilt empty, and so is one whose data file had to be created:
  * an unknown version is never read.
+ *
+ * The header pins the blob to the chunk table its chunks were verified
+ * against (its table digest, nydusfs_image_table_digest()): a registered
+ * image with another table for the same blob digest either resets the
+ * cache (nobody else uses it) or is refused (mounts.c).  A reset clears
+ * the bits durably, drops the data, then writes the new pin.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,11 +52,14 @@ struct chunkmap_hdr {
 	__le64 compressed_size;
 	__le64 uncompressed_size;
 	__le32 chunk_count;
+	/* sha256 of the chunk table the chunks were verified against;
+	 * all zero: not pinned yet (version 2) */
+	uint8_t table_digest[NYDUSFS_DIGEST_SIZE];
 	__le32 reserved[6];
 	__le32 crc;			/* crc32c of this struct, crc zero */
 };
 
-_Static_assert(sizeof(struct chunkmap_hdr) == 96, "chunk map header");
+_Static_assert(sizeof(struct chunkmap_hdr) == 128, "chunk map header");
 
 /* A blob being evicted: opens of the same digest wait for it. */
 struct evict {
@@ -89,15 +99,17 @@ static void chunkmap_fill(struct chunkmap_hdr *h, const struct cblob *b)
 	h->compressed_size = cpu_to_le64(b->csize);
 	h->uncompressed_size = cpu_to_le64(b->usize);
 	h->chunk_count = cpu_to_le32(b->nchunks);
+	memcpy(h->table_digest, b->pin, NYDUSFS_DIGEST_SIZE);
 	h->crc = cpu_to_le32(~nydusfs_crc32c(~0U, h, sizeof(*h)));
 }
 
 /*
- * Read the map of @b into @bitmap.  -ENODATA (empty or short), -EBADMSG
- * (not a map, torn), -EPROTO (another version), -ESTALE (another blob):
- * the caller rebuilds it.
+ * Read the map of @b into @bitmap and its pin into @pin.  -ENODATA (empty
+ * or short), -EBADMSG (not a map, torn), -EPROTO (another version),
+ * -ESTALE (another blob): the caller rebuilds it.
  */
-int chunkmap_load(int fd, const struct cblob *b, uint8_t *bitmap)
+int chunkmap_load(int fd, const struct cblob *b, uint8_t *bitmap,
+		  uint8_t pin[NYDUSFS_DIGEST_SIZE])
 {
 	struct chunkmap_hdr h, want;
 	uint32_t bytes = map_bytes(b), crc;
@@ -118,8 +130,10 @@ int chunkmap_load(int fd, const struct cblob *b, uint8_t *bitmap)
 		return -EBADMSG;
 	chunkmap_fill(&want, b);
 	want.crc = 0;
+	memcpy(want.table_digest, h.table_digest, NYDUSFS_DIGEST_SIZE);
 	if (memcmp(&h, &want, sizeof(h)))
 		return -ESTALE;
+	memcpy(pin, h.table_digest, NYDUSFS_DIGEST_SIZE);
 	memset(bitmap, 0, bytes);
 	n = pread(fd, bitmap, bytes, CHUNKMAP_HDR_SIZE);
 	if (n < 0)
@@ -130,21 +144,28 @@ int chunkmap_load(int fd, const struct cblob *b, uint8_t *bitmap)
 	return 0;
 }
 
-/* An empty map: old bits are gone (durably) before the header exists. */
-int chunkmap_create(int fd, const struct cblob *b)
+/* The header of @b (its pin), durably; the bits stay. */
+int chunkmap_write_hdr(int fd, const struct cblob *b)
 {
 	struct chunkmap_hdr h;
 
-	if (ftruncate(fd, 0) || fdatasync(fd))
-		return -errno;
-	if (ftruncate(fd, CHUNKMAP_HDR_SIZE + map_bytes(b)))
-		return -errno;
 	chunkmap_fill(&h, b);
+	errno = 0;
 	if (pwrite(fd, &h, sizeof(h), 0) != sizeof(h))
 		return errno ? -errno : -EIO;
 	if (fdatasync(fd))
 		return -errno;
 	return 0;
+}
+
+/* An empty map: old bits are gone (durably) before the header exists. */
+int chunkmap_create(int fd, const struct cblob *b)
+{
+	if (ftruncate(fd, 0) || fdatasync(fd))
+		return -errno;
+	if (ftruncate(fd, CHUNKMAP_HDR_SIZE + map_bytes(b)))
+		return -errno;
+	return chunkmap_write_hdr(fd, b);
 }
 
 static const char *map_problem(int ret)
@@ -201,12 +222,13 @@ static int open_blob_files(struct cblob *b)
 	b->map_fd = openat(cache.dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (b->map_fd < 0)
 		return -errno;
-	ret = fresh ? -ENODATA : chunkmap_load(b->map_fd, b, b->durable);
+	ret = fresh ? -ENODATA : chunkmap_load(b->map_fd, b, b->durable, b->pin);
 	if (ret && !fresh)
 		warn("cache %s: chunk map %s: rebuilding it empty", b->hex,
 		     map_problem(ret));
 	if (ret) {
 		memset(b->durable, 0, map_bytes(b));
+		memset(b->pin, 0, NYDUSFS_DIGEST_SIZE);
 		b->rebuilt = true;
 		ret = chunkmap_create(b->map_fd, b);
 		if (ret)
@@ -225,10 +247,23 @@ static void blob_open_fn(struct work *w)
 	b->error = open_blob_files(b);
 }
 
+/* Those waiting now: a waiter may wait again (a pin), for the next round. */
+static void wake_list(struct list_head *waiters, int error)
+{
+	LIST_HEAD(now);
+	struct cwait *cw;
+
+	list_splice_tail_init(waiters, &now);
+	while (!list_empty(&now)) {
+		cw = list_first_entry(&now, struct cwait, node);
+		list_del_init(&cw->node);
+		cw->fn(cw, error);
+	}
+}
+
 static void blob_open_done(struct work *w)
 {
 	struct cblob *b = container_of(w, struct cblob, open_work);
-	struct cwait *cw;
 	uint32_t i, n = 0;
 
 	if (b->error) {
@@ -244,11 +279,7 @@ static void blob_open_done(struct work *w)
 		info("cache %s: open, %u of %u chunks present%s", b->hex, n,
 		     b->nchunks, b->rebuilt ? " (new chunk map)" : "");
 	}
-	while (!list_empty(&b->waiters)) {
-		cw = list_first_entry(&b->waiters, struct cwait, node);
-		list_del_init(&cw->node);
-		cw->fn(cw, b->error);
-	}
+	wake_list(&b->waiters, b->error);
 	fetch_kick();		/* prefetch may wait for this blob */
 	cache_blob_put(b);	/* the open's reference */
 }
@@ -320,6 +351,7 @@ struct cblob *cache_blob_get(const struct nydusfs_dev_blob *db, int *errp)
 	b->dirty_lo = UINT32_MAX;
 	b->last_used = now_ms();
 	INIT_LIST_HEAD(&b->waiters);
+	INIT_LIST_HEAD(&b->pinwait);
 	INIT_LIST_HEAD(&b->barrier);
 	b->open_work.fn = blob_open_fn;
 	b->open_work.done = blob_open_done;
@@ -333,6 +365,17 @@ struct cblob *cache_blob_get(const struct nydusfs_dev_blob *db, int *errp)
 	return b;
 }
 
+void cache_blob_wait_table(struct cblob *b, struct cwait *w)
+{
+	list_add_tail(&w->node, &b->pinwait);
+}
+
+void cache_blob_registered(struct cblob *b)
+{
+	if (!--b->registering)
+		wake_list(&b->pinwait, 0);
+}
+
 void cache_blob_wait(struct cblob *b, struct cwait *w)
 {
 	if (b->state == CB_OPENING) {
@@ -340,6 +383,108 @@ void cache_blob_wait(struct cblob *b, struct cwait *w)
 		return;
 	}
 	w->fn(w, b->state == CB_READY ? 0 : (b->error ? b->error : -EIO));
+}
+
+/* ---- pinning: in a worker, while the blob waits as if opening ---- */
+
+static int drop_data(struct cblob *b)
+{
+	if (fallocate(b->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      0, b->usize) &&
+	    (ftruncate(b->data_fd, 0) || ftruncate(b->data_fd, b->usize)))
+		return -errno;
+	return fdatasync(b->data_fd) ? -errno : 0;
+}
+
+/*
+ * Bits (durably), then data, then the new pin.  A write lease on our own
+ * fd is refused while anyone else has the file open: the kernel may, for
+ * a mount made before this daemon started.
+ */
+static int reset_blob_files(struct cblob *b)
+{
+	bool leased = !fcntl(b->data_fd, F_SETLEASE, F_WRLCK);
+	int ret = 0;
+
+	if (!leased && errno == EAGAIN)
+		return -EBUSY;		/* nothing touched */
+	b->pin_cleared = true;
+	if (ftruncate(b->map_fd, 0) || fdatasync(b->map_fd))
+		ret = -errno;
+	if (!ret)
+		ret = drop_data(b);
+	if (!ret)
+		ret = chunkmap_create(b->map_fd, b);
+	if (leased)
+		fcntl(b->data_fd, F_SETLEASE, F_UNLCK);
+	return ret;
+}
+
+static void blob_pin_fn(struct work *w)
+{
+	struct cblob *b = container_of(w, struct cblob, open_work);
+	uint8_t old[NYDUSFS_DIGEST_SIZE];
+
+	memcpy(old, b->pin, sizeof(old));
+	memcpy(b->pin, b->pin_want, sizeof(old));
+	b->pin_cleared = false;
+	b->error = b->pin_reset ? reset_blob_files(b) :
+		   chunkmap_write_hdr(b->map_fd, b);
+	if (b->error && b->pin_cleared)
+		memset(b->pin, 0, sizeof(old));	/* the map is rebuilt */
+	else if (b->error)
+		memcpy(b->pin, old, sizeof(old));
+}
+
+/* The bits in memory follow the map: gone once it was cleared. */
+static void forget_chunks(struct cblob *b)
+{
+	memset(b->present, 0, map_bytes(b));
+	memset(b->durable, 0, map_bytes(b));
+	b->dirty_lo = UINT32_MAX;
+	b->dirty_hi = 0;
+	free(b->prefetched);
+	b->prefetched = NULL;
+	b->ra_next = b->ra_window = b->ra_frontier = b->ra_run = 0;
+	b->rebuilt = true;
+}
+
+static void blob_pin_done(struct work *w)
+{
+	struct cblob *b = container_of(w, struct cblob, open_work);
+	int error = b->error;
+	char hex[NFD_HEX_LEN];
+
+	hex_digest(b->pin_want, hex);
+	if (error)
+		err("cache %s: pinning it to chunk table %.16s: %s", b->hex,
+		    hex, error == -EBUSY ?
+		    "its cache file is open elsewhere (a kernel mount made before this daemon started?)" :
+		    strerror(-error));
+	else
+		info("cache %s: pinned to chunk table %.16s%s", b->hex, hex,
+		     b->pin_reset ? " (its chunks dropped)" : "");
+	if (b->pin_cleared)
+		forget_chunks(b);
+	b->error = 0;
+	b->pin_err = error;
+	b->state = CB_READY;
+	wake_list(&b->waiters, 0);	/* the blob stays usable: a READ goes on */
+	fetch_kick();
+	cache_blob_put(b);
+}
+
+void cache_blob_pin(struct cblob *b, const uint8_t *td, bool reset,
+		    struct cwait *w)
+{
+	memcpy(b->pin_want, td, NYDUSFS_DIGEST_SIZE);
+	b->pin_reset = reset;
+	b->state = CB_OPENING;	/* nothing reads or writes the maps meanwhile */
+	b->refs++;
+	list_add_tail(&w->node, &b->waiters);
+	b->open_work.fn = blob_pin_fn;
+	b->open_work.done = blob_pin_done;
+	work_queue(&b->open_work);
 }
 
 static void blob_close_fn(struct work *w)

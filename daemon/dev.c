@@ -276,15 +276,57 @@ static void read_chunk_done(struct fwait *w, int error)
 		read_reply(r);
 }
 
+/*
+ * A READ must describe the chunks as the pinned table of the blob does
+ * (mounts.c): another table is an image lying about the blob, and what
+ * it fetched would poison the cache for every other image.  Without a
+ * known table (a kernel mount nobody registered) the READ is trusted:
+ * root made that mount.  The index of the first differing chunk, or -1.
+ */
+static int64_t read_mismatch(const struct dreq *r, const struct cblob *b)
+{
+	struct nydusfs_dev_chunk d;
+	const struct nydusfs_dev_chunk *c;
+	uint32_t i;
+
+	for (i = 0; b->table && i < r->chunk_count; i++) {
+		chunk_desc_from_disk(&b->table[r->chunk_index + i], &d);
+		c = &r->chunks[i];
+		if (c->compressed_offset != d.compressed_offset ||
+		    c->uncompressed_offset != d.uncompressed_offset ||
+		    c->compressed_size != d.compressed_size ||
+		    c->uncompressed_size != d.uncompressed_size ||
+		    c->compressor != d.compressor ||
+		    memcmp(c->digest, d.digest, NYDUSFS_DIGEST_SIZE))
+			return r->chunk_index + i;
+	}
+	return -1;
+}
+
 static void read_start(struct cwait *cw, int error)
 {
 	struct dreq *r = container_of(cw, struct dreq, cw);
 	struct cblob *b = r->blob;
 	uint32_t i, index;
+	int64_t bad;
 	int ret;
 
 	if (error) {
 		r->err = -EIO;
+		read_reply(r);
+		return;
+	}
+	if (!b->table && b->registering) {
+		/* its table is on the way: a registration still compares it */
+		cache_blob_wait_table(b, &r->cw);
+		return;
+	}
+	bad = read_mismatch(r, b);
+	if (bad >= 0) {
+		dstats.bad_requests++;
+		err("READ %u: blob %s chunk %lld: the descriptor differs from the blob's registered chunk table: refused, nothing fetched (an image lies about this blob?)",
+		    r->hdr.id, b->hex, (long long)bad);
+		r->err = -EBADMSG;
 		read_reply(r);
 		return;
 	}

@@ -8,6 +8,12 @@
  * (with the registry settings mount requests brought, hosts.c) and loaded
  * at start, before the device is opened: requests the kernel re-queued
  * from a dead daemon find their sources.
+ *
+ * A registration (and a mount loaded at start) then takes its blobs one
+ * by one: once a blob's cache is open its pin (cache.c) is compared with
+ * the image's table digest: pinned if it was not, reset if it differs and
+ * nobody else uses the blob, refused if somebody does (one of the two
+ * images lies about the blob).  Only then is the mount answered.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,11 +35,19 @@ struct madd {
 	mount_cb cb;
 	void *arg;
 	int err;
-	char msg[256];
+	char msg[512];
 	/* results of the worker */
 	struct nydusfs_dev_blob *dbs;
 	struct nydusfs_chunk **tables;
+	uint8_t (*tds)[NYDUSFS_DIGEST_SIZE];	/* their table digests */
 	uint32_t nblobs;
+	/* then, blob by blob: opened, its cache pinned to its table */
+	struct cblob **blobs;		/* references, until attached */
+	uint32_t cur;
+	bool pinning;			/* blob cur: we started its pin */
+	struct nydusfs_chunk *old_table;	/* its table before */
+	struct cwait cw;
+	struct defer step;
 	struct prefetch *pf;
 	uint64_t pf_chunks, pf_bytes;
 };
@@ -201,12 +215,35 @@ static int read_image(struct madd *a, struct nydusfs_image **imgp)
 	return nydusfs_image_open(a->m->bootstrap, imgp);
 }
 
+static int madd_blob(struct madd *a, const struct nydusfs_image *img,
+		     uint32_t i)
+{
+	const struct nydusfs_blob *blob;
+	uint32_t n, idx;
+	int ret;
+
+	ret = nydusfs_image_blob(img, i, &blob);
+	if (!ret)
+		ret = nydusfs_image_table_digest(img, i, a->tds[i]);
+	if (ret)
+		return ret;
+	memcpy(a->dbs[i].digest, blob->digest, NYDUSFS_DIGEST_SIZE);
+	a->dbs[i].compressed_size = le64_to_cpu(blob->compressed_size);
+	a->dbs[i].uncompressed_size = le64_to_cpu(blob->uncompressed_size);
+	n = le32_to_cpu(blob->chunk_count);
+	idx = le32_to_cpu(blob->chunk_index);
+	a->dbs[i].chunk_count = n;
+	a->tables[i] = xzalloc((size_t)n * sizeof(struct nydusfs_chunk));
+	memcpy(a->tables[i], img->chunks + idx,
+	       (size_t)n * sizeof(struct nydusfs_chunk));
+	return 0;
+}
+
 static void madd_fn(struct work *w)
 {
 	struct madd *a = container_of(w, struct madd, work);
-	const struct nydusfs_blob *blob;
 	struct nydusfs_image *img;
-	uint32_t i, idx, n;
+	uint32_t i;
 	int ret;
 
 	ret = read_image(a, &img);
@@ -219,20 +256,9 @@ static void madd_fn(struct work *w)
 	a->nblobs = img->blob_count;
 	a->dbs = xzalloc(a->nblobs * sizeof(*a->dbs));
 	a->tables = xzalloc(a->nblobs * sizeof(*a->tables));
-	for (i = 0; i < img->blob_count && !ret; i++) {
-		ret = nydusfs_image_blob(img, i, &blob);
-		if (ret)
-			break;
-		memcpy(a->dbs[i].digest, blob->digest, NYDUSFS_DIGEST_SIZE);
-		a->dbs[i].compressed_size = le64_to_cpu(blob->compressed_size);
-		a->dbs[i].uncompressed_size = le64_to_cpu(blob->uncompressed_size);
-		n = le32_to_cpu(blob->chunk_count);
-		idx = le32_to_cpu(blob->chunk_index);
-		a->dbs[i].chunk_count = n;
-		a->tables[i] = xzalloc((size_t)n * sizeof(struct nydusfs_chunk));
-		memcpy(a->tables[i], img->chunks + idx,
-		       (size_t)n * sizeof(struct nydusfs_chunk));
-	}
+	a->tds = xzalloc(a->nblobs * sizeof(*a->tds));
+	for (i = 0; i < img->blob_count && !ret; i++)
+		ret = madd_blob(a, img, i);
 	if (ret) {
 		a->err = ret;
 		snprintf(a->msg, sizeof(a->msg), "bootstrap %s: bad blob table",
@@ -244,15 +270,35 @@ static void madd_fn(struct work *w)
 	nydusfs_image_close(img);
 }
 
+/* The blobs a registration took (cache references, counted as users). */
+static void madd_put_blobs(struct madd *a)
+{
+	uint32_t i;
+
+	for (i = 0; a->blobs && i < a->nblobs; i++) {
+		if (!a->blobs[i])
+			continue;
+		if (i >= a->cur)	/* not compared with its pin yet */
+			cache_blob_registered(a->blobs[i]);
+		a->blobs[i]->mounts--;
+		cache_blob_put(a->blobs[i]);
+	}
+	free(a->blobs);
+	a->blobs = NULL;
+}
+
 static void madd_free(struct madd *a)
 {
 	uint32_t i;
 
 	if (a->bfd >= 0)
 		close(a->bfd);
+	madd_put_blobs(a);
 	for (i = 0; i < a->nblobs; i++)
 		free(a->tables[i]);
 	free(a->tables);
+	free(a->old_table);
+	free(a->tds);
 	free(a->dbs);
 	free(a);
 }
@@ -262,27 +308,17 @@ static void madd_free(struct madd *a)
 static void madd_attach(struct madd *a)
 {
 	struct mount *m = a->m;
-	struct cblob *b;
 	uint32_t i;
-	int err;
 
-	if (!a->err) {
+	if (a->blobs) {
 		free(m->digests);
 		m->nblobs = a->nblobs;
 		m->digests = xzalloc(a->nblobs * sizeof(*m->digests));
-		m->blobs = xzalloc(a->nblobs * sizeof(*m->blobs));
-		for (i = 0; i < a->nblobs; i++) {
-			memcpy(m->digests[i], a->dbs[i].digest, NYDUSFS_DIGEST_SIZE);
-			b = cache_blob_get(&a->dbs[i], &err);
-			if (!b)
-				continue;
-			b->mounts++;
-			m->blobs[i] = b;
-			if (!b->table) {
-				b->table = a->tables[i];
-				a->tables[i] = NULL;
-			}
-		}
+		for (i = 0; i < a->nblobs; i++)
+			memcpy(m->digests[i], a->dbs[i].digest,
+			       NYDUSFS_DIGEST_SIZE);
+		m->blobs = a->blobs;
+		a->blobs = NULL;
 	}
 	trace_start(m);
 	sources_changed();
@@ -291,32 +327,211 @@ static void madd_attach(struct madd *a)
 	a->pf = NULL;
 }
 
-static void madd_done(struct work *w)
+static void madd_take_blobs(struct madd *a)
 {
-	struct madd *a = container_of(w, struct madd, work);
-	struct mount *m = a->m;
+	uint32_t i;
+	int err;
 
-	if (a->load) {
-		m->loading = false;
-		if (m->removed) {
-			mount_free(m);
-			madd_free(a);
+	a->blobs = xzalloc(a->nblobs * sizeof(*a->blobs));
+	for (i = 0; i < a->nblobs; i++) {
+		a->blobs[i] = cache_blob_get(&a->dbs[i], &err);
+		if (!a->blobs[i])
+			continue;
+		a->blobs[i]->mounts++;
+		a->blobs[i]->registering++;
+	}
+}
+
+/* ---- pinning each blob's cache to this image's chunk table ---- */
+
+/* Another registered mount than @self naming @digest, or NULL. */
+static struct mount *other_mount(const struct mount *self,
+				 const uint8_t *digest)
+{
+	struct mount *m;
+	uint32_t i;
+
+	list_for_each_entry(m, &mt.list, node)
+		for (i = 0; m != self && i < m->nblobs; i++)
+			if (!memcmp(m->digests[i], digest, NYDUSFS_DIGEST_SIZE))
+				return m;
+	return NULL;
+}
+
+static bool all_zero(const uint8_t *d)
+{
+	uint32_t i;
+
+	for (i = 0; i < NYDUSFS_DIGEST_SIZE; i++)
+		if (d[i])
+			return false;
+	return true;
+}
+
+/* -EBUSY, and why in a->msg: another user holds @b under another table. */
+static int pin_conflict(struct madd *a, struct cblob *b)
+{
+	const struct mount *o = other_mount(a->m, b->digest);
+	char mine[NFD_HEX_LEN], theirs[NFD_HEX_LEN];
+
+	hex_digest(a->tds[a->cur], mine);
+	hex_digest(b->pin, theirs);
+	snprintf(a->msg, sizeof(a->msg),
+		 "blob %s: this image's chunk table (%.16s) differs from the one %s%s uses (%.16s): one of the two images lies about this blob; unmount the other first",
+		 b->hex, mine, o ? "the mount at " : "a kernel mount",
+		 o ? o->mountpoint : "", theirs);
+	return -EBUSY;
+}
+
+/* Take this image's table for @b: readahead, prefetch, READ checks;
+ * the old one is kept until the pin is done. */
+static void pin_take_table(struct madd *a, struct cblob *b)
+{
+	free(a->old_table);
+	a->old_table = b->table;
+	b->table = a->tables[a->cur];
+	a->tables[a->cur] = NULL;
+}
+
+/* Our pin failed: the table of the pin that stays. */
+static int pin_failed(struct madd *a, struct cblob *b)
+{
+	int err = b->pin_err ? b->pin_err : -EIO;
+
+	free(b->table);
+	b->table = all_zero(b->pin) ? NULL : a->old_table;
+	if (b->table == a->old_table)
+		a->old_table = NULL;
+	if (err == -EBUSY)
+		snprintf(a->msg, sizeof(a->msg),
+			 "blob %s: its cache holds another image's chunks and its cache file is open elsewhere (a kernel mount made before the daemon started?): unmount the other image first",
+			 b->hex);
+	else
+		snprintf(a->msg, sizeof(a->msg), "cache %s: pinning: %s",
+			 b->hex, strerror(-err));
+	return err;
+}
+
+/*
+ * Blob a->cur, open: 0 if its cache is pinned to this image's table, 1 if
+ * a pin (or reset) was started (a->cw runs when done), -errno with the
+ * reason in a->msg.
+ */
+static int pin_check(struct madd *a, struct cblob *b)
+{
+	const uint8_t *td = a->tds[a->cur];
+	bool reset = !all_zero(b->pin);
+	char old[NFD_HEX_LEN], new[NFD_HEX_LEN];
+
+	if (!memcmp(b->pin, td, NYDUSFS_DIGEST_SIZE)) {
+		if (!b->table)
+			pin_take_table(a, b);
+		return 0;
+	}
+	if (a->pinning)
+		return pin_failed(a, b);
+	if (reset && (b->mounts > 1 || b->kernel_objects ||
+		      other_mount(a->m, b->digest)))
+		return pin_conflict(a, b);
+	if (reset && b->refs > 1) {
+		snprintf(a->msg, sizeof(a->msg),
+			 "blob %s: its cache is still busy with another image's fetches; try again",
+			 b->hex);
+		return -EAGAIN;
+	}
+	hex_digest(b->pin, old);
+	hex_digest(td, new);
+	if (reset)
+		warn("cache %s: %s names it with chunk table %s, the cache holds chunks of table %s: dropping them",
+		     b->hex, a->m->bootstrap, new, old);
+	pin_take_table(a, b);
+	a->pinning = true;
+	cache_blob_pin(b, td, reset, &a->cw);
+	return 1;
+}
+
+static void madd_finish(struct madd *a, int err);
+
+/* One blob at a time: each may wait for its open, then for its pin. */
+static void madd_step(struct madd *a)
+{
+	struct cblob *b;
+	int ret;
+
+	for (; a->cur < a->nblobs; a->cur++, a->pinning = false) {
+		b = a->blobs[a->cur];
+		if (!b)
+			continue;
+		if (b->state == CB_OPENING) {
+			cache_blob_wait(b, &a->cw);
 			return;
 		}
-		if (a->err)
-			warn("mount %s: %s (its sources still serve its blobs)",
-			     m->mountpoint, a->msg);
-		madd_attach(a);
+		ret = b->state == CB_FAILED ? 0 : pin_check(a, b);
+		if (ret == 1)
+			return;
+		if (ret && !a->load) {
+			madd_finish(a, ret);
+			return;
+		}
+		if (ret)
+			warn("mount %s: %s (its reads of this blob are refused)",
+			     a->m->mountpoint, a->msg);
+		cache_blob_registered(b);
+	}
+	madd_finish(a, 0);
+}
+
+static void madd_step_defer(struct defer *d)
+{
+	madd_step(container_of(d, struct madd, step));
+}
+
+/* After the waker is done: it may hold the blob (an open's reference). */
+static void madd_wake(struct cwait *cw, int err)
+{
+	(void)err;		/* a failed open: the blob is skipped */
+	defer_call(&container_of(cw, struct madd, cw)->step);
+}
+
+static void madd_loaded(struct madd *a)
+{
+	struct mount *m = a->m;
+
+	m->loading = false;
+	if (m->removed) {
+		mount_free(m);
 		madd_free(a);
 		return;
 	}
-	if (!a->err && mount_find(m->mountpoint)) {
-		a->err = -EBUSY;
-		snprintf(a->msg, sizeof(a->msg), "%s: already registered",
-			 m->mountpoint);
+	if (a->err)
+		warn("mount %s: %s (its sources still serve its blobs)",
+		     m->mountpoint, a->msg);
+	madd_attach(a);
+	madd_free(a);
+}
+
+/* -EBUSY with the message if the mountpoint is registered meanwhile */
+static int madd_registered_twice(struct madd *a)
+{
+	if (!mount_find(a->m->mountpoint))
+		return 0;
+	snprintf(a->msg, sizeof(a->msg), "%s: already registered",
+		 a->m->mountpoint);
+	return -EBUSY;
+}
+
+static void madd_finish(struct madd *a, int err)
+{
+	struct mount *m = a->m;
+
+	if (a->load) {
+		madd_loaded(a);
+		return;
 	}
-	if (a->err) {
-		a->cb(a->arg, NULL, a->err, a->msg);
+	if (!err)
+		err = madd_registered_twice(a);
+	if (err) {
+		a->cb(a->arg, NULL, err, a->msg);
 		mount_free(m);
 		madd_free(a);
 		return;
@@ -332,6 +547,26 @@ static void madd_done(struct work *w)
 	madd_free(a);
 }
 
+static void madd_done(struct work *w)
+{
+	struct madd *a = container_of(w, struct madd, work);
+
+	if (a->load && (a->err || a->m->removed)) {
+		madd_loaded(a);
+		return;
+	}
+	if (!a->err && !a->load)
+		a->err = madd_registered_twice(a);
+	if (a->err) {
+		madd_finish(a, a->err);
+		return;
+	}
+	madd_take_blobs(a);
+	a->cw.fn = madd_wake;
+	INIT_LIST_HEAD(&a->step.node);
+	a->step.fn = madd_step_defer;
+	madd_step(a);
+}
 static struct mount *mount_new(const char *mountpoint, const char *bootstrap,
 			       bool prefetch)
 {

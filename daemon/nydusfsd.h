@@ -213,6 +213,15 @@ struct cblob {
 	struct list_head waiters;
 	struct work open_work;
 	bool rebuilt;			/* the chunk map was made anew */
+	/* the table digest the chunks were verified against (the chunk
+	 * map's pin), all zero if none; what cache_blob_pin() writes */
+	uint8_t pin[NYDUSFS_DIGEST_SIZE], pin_want[NYDUSFS_DIGEST_SIZE];
+	bool pin_reset, pin_cleared;	/* a reset; it cleared the map */
+	int pin_err;			/* of the last cache_blob_pin() */
+	/* registrations that have yet to compare their table with the pin,
+	 * and the READs that wait for them (no table known yet) */
+	unsigned int registering;
+	struct list_head pinwait;
 	int data_fd, map_fd;
 	uint8_t *present;		/* written, readable (page cache) */
 	uint8_t *durable;		/* data fdatasync'ed: as in the map */
@@ -229,7 +238,8 @@ struct cblob {
 	struct ev map_ev, mapsync_ev;
 	struct list_head barrier;	/* cwaits for the map to be durable */
 	uint64_t last_used;		/* now_ms() */
-	/* from a bootstrap naming this blob, for readahead (may be NULL) */
+	/* the pinned chunk table, from a registered image (else NULL):
+	 * readahead, prefetch and the check of every READ use it */
 	struct nydusfs_chunk *table;
 	uint32_t ra_next, ra_window, ra_frontier;
 	uint32_t ra_run;		/* READs in order so far */
@@ -250,11 +260,23 @@ struct cblob *cache_blob_get(const struct nydusfs_dev_blob *db, int *err);
 struct cblob *cache_blob_find(const uint8_t *digest);
 void cache_blob_put(struct cblob *b);
 void cache_blob_wait(struct cblob *b, struct cwait *w);
+/* Wait until no registration is about to give @b its table. */
+void cache_blob_wait_table(struct cblob *b, struct cwait *w);
+/* A registration is done comparing its table with @b's pin. */
+void cache_blob_registered(struct cblob *b);
 static inline bool chunk_bit(const uint8_t *map, uint32_t i)
 {
 	return map[i / 8] & (1U << (i % 8));
 }
 void cache_write_chunk(struct cwrite *w);
+/*
+ * Pin READY @b to table digest @td (its chunk map header); with @reset
+ * drop its chunks first: only when nothing else holds @b.  Meanwhile @b
+ * waits like one opening; @w runs when it is done, with b->pin_err 0 or
+ * -errno (-EBUSY: the cache file is open elsewhere).
+ */
+void cache_blob_pin(struct cblob *b, const uint8_t *td, bool reset,
+		    struct cwait *w);
 /* Forget chunk @index (a REFETCH); @w runs once that is durable. */
 void cache_clear_chunk(struct cblob *b, uint32_t index, struct cwait *w);
 void cache_sync_all(void);		/* at exit, blocking */
@@ -262,10 +284,12 @@ void cache_foreach(void (*fn)(struct cblob *b, void *arg), void *arg);
 unsigned int cache_blob_count(void);
 /* Chunk map file format (exposed for the tests) */
 #define CHUNKMAP_MAGIC		"NYDFSMAP"
-#define CHUNKMAP_VERSION	1
+#define CHUNKMAP_VERSION	2
 #define CHUNKMAP_HDR_SIZE	4096
-int chunkmap_load(int fd, const struct cblob *b, uint8_t *bitmap);
-int chunkmap_create(int fd, const struct cblob *b);
+int chunkmap_load(int fd, const struct cblob *b, uint8_t *bitmap,
+		  uint8_t pin[NYDUSFS_DIGEST_SIZE]);
+int chunkmap_create(int fd, const struct cblob *b);	/* with b->pin */
+int chunkmap_write_hdr(int fd, const struct cblob *b);
 /* usage and garbage collection */
 struct cache_usage {
 	uint64_t bytes;		/* allocated on disk */

@@ -703,6 +703,21 @@ int nydusfs_image_chunk(const struct nydusfs_image *img, uint32_t blob_index,
 	return 0;
 }
 
+int nydusfs_image_table_digest(const struct nydusfs_image *img,
+			       uint32_t blob_index,
+			       uint8_t digest[NYDUSFS_DIGEST_SIZE])
+{
+	const struct nydusfs_blob *blob;
+	int err;
+
+	err = nydusfs_image_blob(img, blob_index, &blob);
+	if (err)
+		return err;
+	return nydusfs_sha256(img->chunks + le32_to_cpu(blob->chunk_index),
+			      (size_t)le32_to_cpu(blob->chunk_count) *
+			      sizeof(struct nydusfs_chunk), digest);
+}
+
 int nydusfs_image_prefetch_range(const struct nydusfs_image *img,
 				 uint64_t index, uint32_t *blob,
 				 uint32_t *chunk, uint32_t *count)

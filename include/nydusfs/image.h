@@ -90,6 +90,15 @@ int nydusfs_image_blob(const struct nydusfs_image *img, uint32_t index,
 /* Chunk @index of blob @blob_index. */
 int nydusfs_image_chunk(const struct nydusfs_image *img, uint32_t blob_index,
 			uint32_t index, const struct nydusfs_chunk **out);
+/*
+ * The table digest of blob @blob_index: sha256 over the on-disk bytes of
+ * its chunk table entries.  Images that agree on a blob agree on it
+ * (a blob always appears with its full table); the daemon pins its cache
+ * to it.
+ */
+int nydusfs_image_table_digest(const struct nydusfs_image *img,
+			       uint32_t blob_index,
+			       uint8_t digest[NYDUSFS_DIGEST_SIZE]);
 /* Entry @index of the prefetch range table: blob, first chunk, count. */
 int nydusfs_image_prefetch_range(const struct nydusfs_image *img,
 				 uint64_t index, uint32_t *blob,

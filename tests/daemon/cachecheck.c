@@ -5,8 +5,9 @@
  * holds the right bytes in the blob's cache file.  A map of an unknown
  * version or a wrong header counts as empty (the daemon rebuilds it).
  *
- * Prints "blobs N marked M bad B" and exits 0 if B is 0, 1 if not, 2 on
- * a usage or I/O error.
+ * Prints "blobs N marked M bad B pinned P" (P: blobs whose chunk map is
+ * pinned to this image's chunk table) and exits 0 if B is 0, 1 if not, 2
+ * on a usage or I/O error.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,12 +21,12 @@
 
 static int check_blob(const struct nydusfs_image *img, uint32_t bi,
 		      const char *dir, unsigned long *marked,
-		      unsigned long *bad)
+		      unsigned long *bad, unsigned long *pinned)
 {
 	const struct nydusfs_blob *b;
 	const struct nydusfs_chunk *c;
 	struct cblob cb = {};
-	uint8_t *map, *buf, md[NYDUSFS_DIGEST_SIZE];
+	uint8_t *map, *buf, md[NYDUSFS_DIGEST_SIZE], td[NYDUSFS_DIGEST_SIZE];
 	char path[4096];
 	uint32_t i, len;
 	int dfd, mfd, ret = 0;
@@ -45,8 +46,13 @@ static int check_blob(const struct nydusfs_image *img, uint32_t bi,
 	dfd = open(path, O_RDONLY);
 	map = calloc(1, cb.nchunks / 8 + 1);
 	buf = malloc(NFD_MAX_CHUNK);
-	if (chunkmap_load(mfd, &cb, map))
+	if (chunkmap_load(mfd, &cb, map, cb.pin))
 		goto out;	/* rebuilt by the daemon: nothing claimed */
+	if (nydusfs_image_table_digest(img, bi, td)) {
+		ret = 2;
+		goto out;
+	}
+	*pinned += !memcmp(td, cb.pin, NYDUSFS_DIGEST_SIZE);
 	for (i = 0; i < cb.nchunks; i++) {
 		if (!chunk_bit(map, i))
 			continue;
@@ -76,7 +82,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	unsigned long marked = 0, bad = 0;
+	unsigned long marked = 0, bad = 0, pinned = 0;
 	struct nydusfs_image *img;
 	uint32_t i;
 
@@ -87,9 +93,10 @@ int main(int argc, char **argv)
 	if (nydusfs_image_open(argv[1], &img))
 		return 2;
 	for (i = 0; i < img->blob_count; i++)
-		if (check_blob(img, i, argv[2], &marked, &bad))
+		if (check_blob(img, i, argv[2], &marked, &bad, &pinned))
 			return 2;
-	printf("blobs %u marked %lu bad %lu\n", img->blob_count, marked, bad);
+	printf("blobs %u marked %lu bad %lu pinned %lu\n", img->blob_count,
+	       marked, bad, pinned);
 	nydusfs_image_close(img);
 	return bad ? 1 : 0;
 }

@@ -4,10 +4,13 @@
  * is refused (and so rebuilt), and through the cache: a written chunk
  * reaches the map on disk only after its data, survives a reopen, is
  * forgotten when the data file is gone, and a cleared bit (REFETCH) is
- * durable before its waiter runs.
+ * durable before its waiter runs.  Version 2 pins the map to a chunk
+ * table (its digest in the header): a pin keeps the bits, a reset drops
+ * bits and data, both durably before the waiter runs.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -35,40 +38,73 @@ static void test_format(void)
 {
 	struct cblob b, other;
 	uint8_t bits[4], ones[4] = { 0xff, 0xff, 0xff, 0xff };
+	uint8_t pin[NYDUSFS_DIGEST_SIZE];
 	int fd = map_fd("format.chunkmap");
 	uint32_t v;
 
 	fill_blob(&b, 20);
-	CHECK(chunkmap_load(fd, &b, bits) == -ENODATA, "empty file: -ENODATA");
+	CHECK(chunkmap_load(fd, &b, bits, pin) == -ENODATA, "empty file: -ENODATA");
 	CHECK(chunkmap_create(fd, &b) == 0, "create");
 	CHECK(lseek(fd, 0, SEEK_END) == CHUNKMAP_HDR_SIZE + 3,
 	      "size: header block + (20 + 7) / 8 bytes");
-	CHECK(chunkmap_load(fd, &b, bits) == 0 && !bits[0] && !bits[1] &&
+	CHECK(chunkmap_load(fd, &b, bits, pin) == 0 && !bits[0] && !bits[1] &&
 	      !bits[2], "a new map is empty");
 	pwrite(fd, ones, 3, CHUNKMAP_HDR_SIZE);
-	CHECK(chunkmap_load(fd, &b, bits) == 0 && bits[0] == 0xff &&
+	CHECK(chunkmap_load(fd, &b, bits, pin) == 0 && bits[0] == 0xff &&
 	      bits[2] == 0x0f, "bits load; those past chunk_count are masked");
 	fill_blob(&other, 20);
 	other.digest[0] = 1;
-	CHECK(chunkmap_load(fd, &other, bits) == -ESTALE,
+	CHECK(chunkmap_load(fd, &other, bits, pin) == -ESTALE,
 	      "another blob's map: -ESTALE");
 	other = b;
 	other.nchunks = 21;
-	CHECK(chunkmap_load(fd, &other, bits) == -ESTALE,
+	CHECK(chunkmap_load(fd, &other, bits, pin) == -ESTALE,
 	      "another chunk count: -ESTALE");
-	v = 2;
+	v = 3;
 	pwrite(fd, &v, 4, 8);
-	CHECK(chunkmap_load(fd, &b, bits) == -EPROTO,
-	      "version 2: -EPROTO, never read");
+	CHECK(chunkmap_load(fd, &b, bits, pin) == -EPROTO,
+	      "version 3: -EPROTO, never read");
 	v = 1;
 	pwrite(fd, &v, 4, 8);
-	CHECK(chunkmap_load(fd, &b, bits) == 0, "version 1 again: loads");
+	CHECK(chunkmap_load(fd, &b, bits, pin) == -EPROTO,
+	      "version 1 (before pinning): -EPROTO, so rebuilt empty");
+	v = 2;
+	pwrite(fd, &v, 4, 8);
+	CHECK(chunkmap_load(fd, &b, bits, pin) == 0, "version 2 again: loads");
 	pwrite(fd, "x", 1, 50);
-	CHECK(chunkmap_load(fd, &b, bits) == -EBADMSG, "torn header: -EBADMSG");
+	CHECK(chunkmap_load(fd, &b, bits, pin) == -EBADMSG, "torn header: -EBADMSG");
 	pwrite(fd, "NOTAMAP!", 8, 0);
-	CHECK(chunkmap_load(fd, &b, bits) == -EBADMSG, "bad magic: -EBADMSG");
+	CHECK(chunkmap_load(fd, &b, bits, pin) == -EBADMSG, "bad magic: -EBADMSG");
 	ftruncate(fd, 40);
-	CHECK(chunkmap_load(fd, &b, bits) == -ENODATA, "truncated: -ENODATA");
+	CHECK(chunkmap_load(fd, &b, bits, pin) == -ENODATA, "truncated: -ENODATA");
+	close(fd);
+}
+
+/* Version 2: the pin is stored, covered by the crc, not part of the geometry. */
+static void test_pin_format(void)
+{
+	uint8_t bits[2], pin[NYDUSFS_DIGEST_SIZE], one = 0x21;
+	int fd = map_fd("pin.chunkmap");
+	struct cblob b;
+	uint32_t v;
+
+	fill_blob(&b, 10);
+	CHECK(chunkmap_create(fd, &b) == 0, "create unpinned");
+	memset(pin, 0x77, sizeof(pin));
+	CHECK(chunkmap_load(fd, &b, bits, pin) == 0 && !pin[0] && !pin[31],
+	      "a new map is not pinned (all-zero table digest)");
+	pread(fd, &v, 4, 8);
+	CHECK(v == 2 && CHUNKMAP_VERSION == 2, "header: version 2");
+	pwrite(fd, &one, 1, CHUNKMAP_HDR_SIZE);
+	memset(b.pin, 0xc3, sizeof(b.pin));
+	CHECK(chunkmap_write_hdr(fd, &b) == 0, "pin it");
+	memset(b.pin, 0, sizeof(b.pin));
+	CHECK(chunkmap_load(fd, &b, bits, pin) == 0 && pin[0] == 0xc3 &&
+	      pin[31] == 0xc3, "the pin loads, whatever the caller had");
+	CHECK(bits[0] == 0x21, "pinning keeps the bits");
+	pwrite(fd, "\x00", 1, 70);	/* a byte of the table digest (68..99) */
+	CHECK(chunkmap_load(fd, &b, bits, pin) == -EBADMSG,
+	      "the crc covers the table digest");
 	close(fd);
 }
 
@@ -213,11 +249,75 @@ static void test_cache(void)
 	env_run_until(blob_closed);
 }
 
+static void test_cache_pin(void)
+{
+	static uint8_t data[4096];
+	static struct cwrite w;
+	static struct cwait pw = { .fn = open_cb };
+	uint8_t td[NYDUSFS_DIGEST_SIZE], td2[NYDUSFS_DIGEST_SIZE];
+	struct stat st;
+	char path[256];
+	int fd;
+
+	memset(data, 0x5a, sizeof(data));
+	blob = open_blob();
+	CHECK(blob && blob->state == CB_READY, "blob for pinning opens");
+	w = (struct cwrite){ .blob = blob, .index = 5, .buf = data,
+			     .len = sizeof(data), .off = 5 * 4096,
+			     .fn = write_cb };
+	written = -1;
+	cache_write_chunk(&w);
+	env_run_until(is_written);
+	CHECK(env_run_until(bit5_on_disk), "chunk 5 recorded");
+	memset(td, 0x11, sizeof(td));
+	opened = -1;
+	cache_blob_pin(blob, td, false, &pw);
+	CHECK(blob->state == CB_OPENING, "a blob being pinned waits like one opening");
+	CHECK(env_run_until(is_opened) && opened == 0 && blob->pin_err == 0 &&
+	      blob->state == CB_READY && !memcmp(blob->pin, td, sizeof(td)),
+	      "pinned");
+	CHECK(chunk_bit(blob->present, 5) && disk_bit(5), "a pin keeps the chunks");
+	memset(td, 0x22, sizeof(td));
+	opened = -1;
+	cache_blob_pin(blob, td, true, &pw);
+	CHECK(blob->state == CB_OPENING, "a blob being reset waits like one opening");
+	CHECK(env_run_until(is_opened) && blob->pin_err == 0 &&
+	      !memcmp(blob->pin, td, sizeof(td)) && !disk_bit(5) &&
+	      !chunk_bit(blob->present, 5),
+	      "reset: the bit is gone from disk and memory, the new pin written, before the waiter runs");
+	snprintf(path, sizeof(path), "%s/%s", env_dir, blob->hex);
+	CHECK(!stat(path, &st) && st.st_blocks == 0 &&
+	      (uint64_t)st.st_size == blob->usize,
+	      "reset: the data is dropped, the file keeps its size");
+	written = -1;
+	cache_write_chunk(&w);
+	env_run_until(is_written);
+	CHECK(env_run_until(bit5_on_disk), "chunk 5 recorded again");
+	fd = open(path, O_RDONLY);	/* as the kernel would hold it */
+	memset(td2, 0x33, sizeof(td2));
+	opened = -1;
+	cache_blob_pin(blob, td2, true, &pw);
+	CHECK(env_run_until(is_opened) && blob->pin_err == -EBUSY &&
+	      !memcmp(blob->pin, td, sizeof(td)) && chunk_bit(blob->present, 5) &&
+	      disk_bit(5), "a reset while the file is open elsewhere: -EBUSY, nothing touched");
+	close(fd);
+	cache_blob_put(blob);
+	env_run_until(blob_closed);
+	blob = open_blob();
+	CHECK(blob && !blob->rebuilt && !memcmp(blob->pin, td, sizeof(td)) &&
+	      chunk_bit(blob->present, 5) && !chunk_bit(blob->present, 4),
+	      "reopened: the pin of the reset, the chunk written since");
+	cache_blob_put(blob);
+	env_run_until(blob_closed);
+}
+
 int main(void)
 {
 	env_init();
 	test_format();
+	test_pin_format();
 	test_cache();
+	test_cache_pin();
 	env_exit();
 	return check_done();
 }

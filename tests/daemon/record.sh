@@ -18,6 +18,7 @@ require jq sha256sum
 
 require_daemon_tools
 daemon_harness
+. "$(dirname "$0")/lib_fakedev.sh"
 
 nyd() { "$NYDUSFS" "$@"; }
 
@@ -33,20 +34,8 @@ expect_fail()
 	info "$what: $(head -c 300 "$T/err")"
 }
 
-# fakedev, which reads the first three files once $T/go exists, and
-# nydusfsd with $T/d.conf, as FPID and DPID
-start_fakedev_daemon()
-{
-	"$FAKEDEV" --socket "$T/dev.sock" --bootstrap "$T/img/bootstrap" \
-		--cache-dir "$T/cache" --files 3 --parallel 1 --wait-file "$T/go" \
-		--linger 3600 --timeout 60 >"$T/fd.out" 2>&1 &
-	FPID=$!
-	for _ in $(seq 100); do [ -S "$T/dev.sock" ] && break; sleep 0.1; done
-	"$NYDUSFSD" --config "$T/d.conf" 2>>"$T/d.log" &
-	DPID=$!
-	for _ in $(seq 300); do nyd status >/dev/null 2>&1 && break; sleep 0.1; done
-	nyd status >/dev/null || fail "the daemon did not come up: $(tail "$T/d.log")"
-}
+# fakedev reads the first three files once $T/go exists, one at a time
+start_fakedev() { start_fakedev_daemon "$T/img/bootstrap" --files 3 --parallel 1; }
 
 # ---- the image: 4 KiB chunks; nids breadth-first ----
 mkdir -p "$T/src/bin" "$T/src/lib" "$T/mnt" "$T/mnt2"
@@ -65,18 +54,11 @@ order=$(nyd inspect -t "$T/img/bootstrap" | awk '/^-/ { print $4, $5 }' |
 [ "$order" = "/etc.conf /bin/sh /lib/copy " ] ||
 	fail "the builder's nid order changed: $order"
 
-cat >"$T/d.conf" <<EOF
-[daemon]
-device = unix:$T/dev.sock
-socket = $NYDUSFS_SOCKET
-state_dir = $T/state
-[cache]
-dir = $T/cache
-EOF
+fakedev_conf
 
 expect_fail "no daemon" "nydusfsd is not running" nyd profile "$T/mnt"
 
-start_fakedev_daemon
+start_fakedev
 
 # ---- errors before anything is read ----
 expect_fail "not a mount" "is not a mount point" nyd profile "$T/mnt"
@@ -147,7 +129,7 @@ kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null || true
 rm -rf "$T/cache" "$T/state" "$T/go"
 mkdir -p "$T/cache"
 printf 'trace_limit = 3\n' | sed -i '/^\[daemon\]$/r /dev/stdin' "$T/d.conf"
-start_fakedev_daemon
+start_fakedev
 "$T/mount.nydusfs" "$T/img/bootstrap" "$T/mnt" -f \
 	-o "blob_dir=$T/img/blobs,noprefetch" || fail "mount.nydusfs -f (3)"
 touch "$T/go"
