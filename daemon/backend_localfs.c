@@ -151,12 +151,12 @@ static void lfs_open_cb(struct ev *ev, int res)
 	lfs_trim(f->fs);
 }
 
-static struct lfs_file *lfs_file_get(struct localfs *fs, struct cblob *b)
+static struct lfs_file *lfs_file_get(struct localfs *fs, const struct range *r)
 {
 	struct lfs_file *f;
 
 	list_for_each_entry(f, &fs->files, node) {
-		if (!memcmp(f->digest, b->digest, NYDUSFS_DIGEST_SIZE)) {
+		if (!memcmp(f->digest, r->digest, NYDUSFS_DIGEST_SIZE)) {
 			list_del_init(&f->node);
 			list_add(&f->node, &fs->files);
 			f->users++;
@@ -165,11 +165,11 @@ static struct lfs_file *lfs_file_get(struct localfs *fs, struct cblob *b)
 	}
 	f = xzalloc(sizeof(*f));
 	f->fs = fs;
-	memcpy(f->digest, b->digest, NYDUSFS_DIGEST_SIZE);
+	memcpy(f->digest, r->digest, NYDUSFS_DIGEST_SIZE);
 	if (fs->dirfd >= 0)
-		snprintf(f->path, sizeof(f->path), "%s", b->hex);
+		snprintf(f->path, sizeof(f->path), "%s", r->hex);
 	else
-		snprintf(f->path, sizeof(f->path), "%s/%s", fs->dir, b->hex);
+		snprintf(f->path, sizeof(f->path), "%s/%s", fs->dir, r->hex);
 	f->fd = -1;
 	f->state = LF_OPENING;
 	f->users = 1;
@@ -191,7 +191,7 @@ static int lfs_start(struct range *r)
 	q->r = r;
 	q->off = r->off;
 	r->priv = q;
-	q->f = lfs_file_get(fs, r->blob);
+	q->f = lfs_file_get(fs, r);
 	if (q->f->state == LF_OPENING)
 		list_add_tail(&q->node, &q->f->waiting);
 	else

@@ -502,7 +502,7 @@ static size_t rreq_body(struct hreq *h, const char *buf, size_t len)
 		used = end - r->pos < len ? end - r->pos : len;
 		range_data(r, buf, used);
 	}
-	if (r->pos < end && r->cur < r->njobs)
+	if (r->pos < end && range_wants(r))
 		return all;
 	q->complete = true;
 	/* All in.  A 206 that ends here completes by itself and keeps its
@@ -525,7 +525,7 @@ static void on_redirect(struct rreq *q)
 	q->redirects++;
 	if (!nydusfs_url_same_origin(target, q->reg->host->origin)) {
 		q->offsite = true;
-		redirect_remember(q->reg, q->r->blob->digest, target);
+		redirect_remember(q->reg, q->r->digest, target);
 	}
 	free(q->url);
 	q->url = target;
@@ -624,7 +624,7 @@ static void on_transfer_error(struct rreq *q, CURLcode rc)
 		 curl_easy_strerror(rc));
 	if (q->offsite && !q->origin_retried) {
 		q->origin_retried = true;
-		redirect_drop(q->reg, q->r->blob->digest);
+		redirect_drop(q->reg, q->r->digest);
 	}
 	range_resume(q->r);
 	if (nydusfs_http_retryable(err))
@@ -639,7 +639,7 @@ static void back_to_origin(struct rreq *q)
 {
 	q->origin_retried = true;
 	q->offsite = false;
-	redirect_drop(q->reg, q->r->blob->digest);
+	redirect_drop(q->reg, q->r->digest);
 	hreq_cleanup(&q->h);
 	free(q->url);
 	q->url = NULL;
@@ -667,7 +667,7 @@ static void rreq_done(struct hreq *h, CURLcode rc)
 	int err;
 
 	note_transfer(q);
-	if (q->complete || r->cur >= r->njobs) {
+	if (q->complete || !range_wants(r)) {
 		rreq_finish(q, 0);
 		return;
 	}
@@ -746,13 +746,13 @@ static void rreq_go(struct rreq *q)
 	int ret;
 
 	if (!q->url) {
-		rd = redirect_find(reg, r->blob->digest);
+		rd = redirect_find(reg, r->digest);
 		if (rd && rd->until > now_ms()) {
 			q->url = xstrdup(rd->url);
 			q->offsite = true;
 		} else {
 			q->url = xasprintf("%s/v2/%s/blobs/sha256:%s", reg->base,
-					   reg->name, r->blob->hex);
+					   reg->name, r->hex);
 			q->offsite = false;
 		}
 	}

@@ -297,6 +297,12 @@ static void cmd_status(struct conn *c, const struct ctl_request *req)
 	json_object_set_new(f, "verify_failures",
 			    json_integer(fstats.verify_failures));
 	json_object_set_new(o, "fetch", f);
+	json_object_set_new(o, "early", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+		"fetches", (json_int_t)early_count(),
+		"held_bytes", (json_int_t)early_held(),
+		"started", (json_int_t)estats.started,
+		"failed", (json_int_t)estats.failed,
+		"served_ranges", (json_int_t)estats.served_ranges));
 	json_object_set_new(ch, "hits", json_integer(fstats.cache_hits));
 	json_object_set_new(ch, "misses", json_integer(fstats.cache_misses));
 	json_object_set_new(ch, "open_blobs", json_integer(cache_blob_count()));
@@ -373,6 +379,69 @@ static void cmd_trace(struct conn *c, const struct ctl_request *req)
 	reply_json(c, o);
 }
 
+/* The sources of an early request: its registries, settings applied. */
+static int early_sources(const struct ctl_request *req, struct source ***srcs,
+			 unsigned int *n, char *msg, size_t len)
+{
+	const char *spec;
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < req->specs.n; i++) {
+		spec = req->specs.v[i];
+		if (!strncmp(spec, "localfs:", 8) || spec[0] == '/')
+			continue;	/* as fast as the registration */
+		ret = source_settings(spec, req->spec_settings[i], msg, len);
+		if (!ret && source_parse(spec, -1, srcs, n)) {
+			snprintf(msg, len, "source '%.200s': not valid", spec);
+			ret = -EINVAL;
+		}
+	}
+	return ret;
+}
+
+/*
+ * early: start fetching a blob's first bytes before an image naming it is
+ * registered (early.c).  Answered at once: whether it started, and if
+ * not, why; nothing depends on it but speed.
+ */
+static void cmd_early(struct conn *c, const struct ctl_request *req)
+{
+	struct source **srcs = NULL;
+	unsigned int n = 0, i;
+	uint64_t taken = 0;
+	char msg[256];
+	json_t *o;
+	int ret;
+
+	ret = early_sources(req, &srcs, &n, msg, sizeof(msg));
+	if (ret) {
+		reply_error(c, -ret, "%s", msg);
+	} else {
+		if (!cfg.prefetch)
+			ret = -EPERM;
+		else if (!n)
+			ret = -ENOENT;
+		else
+			ret = early_start(req->blob, req->length, srcs, n,
+					  &taken);
+		o = ok_object();
+		json_object_set_new(o, "started", json_boolean(!ret));
+		json_object_set_new(o, "bytes", json_integer(taken));
+		if (ret)
+			json_object_set_new(o, "reason", json_string(
+				ret == -EPERM ? "prefetch is off" :
+				ret == -ENOENT ? "no registry source" :
+				ret == -EEXIST ? "fetching or in use already" :
+				ret == -ENOSPC ? "early bytes at their limit" :
+				strerror(-ret)));
+		reply_json(c, o);
+	}
+	for (i = 0; i < n; i++)
+		source_put(srcs[i]);
+	free(srcs);
+}
+
 static void (*const commands[NR_CTL])(struct conn *c,
 				      const struct ctl_request *req) = {
 	[CTL_PING] = cmd_ping,
@@ -382,6 +451,7 @@ static void (*const commands[NR_CTL])(struct conn *c,
 	[CTL_METRICS] = cmd_metrics,
 	[CTL_CACHE] = cmd_cache,
 	[CTL_TRACE] = cmd_trace,
+	[CTL_EARLY] = cmd_early,
 };
 
 static void handle_line(struct conn *c, const char *line)

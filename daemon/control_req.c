@@ -16,12 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nydusfs/format.h"
 #include "nydusfsd.h"
 
 static const char *const ctl_names[NR_CTL] = {
 	[CTL_PING] = "ping", [CTL_MOUNT] = "mount", [CTL_UMOUNT] = "umount",
 	[CTL_STATUS] = "status", [CTL_METRICS] = "metrics",
-	[CTL_CACHE] = "cache", [CTL_TRACE] = "trace",
+	[CTL_CACHE] = "cache", [CTL_TRACE] = "trace", [CTL_EARLY] = "early",
 };
 
 static int refuse(char *why, size_t size, const char *fmt, ...)
@@ -82,13 +83,29 @@ static int parse_source(struct ctl_request *r, size_t i, json_t *s,
 	return 0;
 }
 
+static int parse_sources(struct ctl_request *r, json_t *srcs,
+			 unsigned int nfds, char *why, size_t size)
+{
+	json_t *s;
+	size_t i;
+	int ret;
+
+	r->spec_fds = xzalloc((json_array_size(srcs) + 1) * sizeof(int));
+	r->spec_settings = xzalloc((json_array_size(srcs) + 1) *
+				   sizeof(*r->spec_settings));
+	json_array_foreach(srcs, i, s) {
+		ret = parse_source(r, i, s, nfds, why, size);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int parse_mount(struct ctl_request *r, json_t *req, unsigned int nfds,
 		       char *why, size_t size)
 {
-	json_t *srcs = json_object_get(req, "sources"), *s;
+	json_t *srcs = json_object_get(req, "sources");
 	json_t *pf = json_object_get(req, "prefetch");
-	size_t i;
-	int ret;
 
 	r->mountpoint = json_string_value(json_object_get(req, "mountpoint"));
 	r->bootstrap = json_string_value(json_object_get(req, "bootstrap"));
@@ -99,15 +116,26 @@ static int parse_mount(struct ctl_request *r, json_t *req, unsigned int nfds,
 	    r->bootstrap_fd == -2 || (srcs && !json_is_array(srcs)) ||
 	    (pf && !json_is_boolean(pf)))
 		return refuse(why, size, "mount needs an absolute mountpoint, a bootstrap (path or fd) and an array of sources");
-	r->spec_fds = xzalloc((json_array_size(srcs) + 1) * sizeof(int));
-	r->spec_settings = xzalloc((json_array_size(srcs) + 1) *
-				   sizeof(*r->spec_settings));
-	json_array_foreach(srcs, i, s) {
-		ret = parse_source(r, i, s, nfds, why, size);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return parse_sources(r, srcs, nfds, why, size);
+}
+
+/* early: {"blob": "sha256:HEX", "length": N, "sources": [...]} */
+static int parse_early(struct ctl_request *r, json_t *req, unsigned int nfds,
+		       char *why, size_t size)
+{
+	const char *blob = json_string_value(json_object_get(req, "blob"));
+	json_t *len = json_object_get(req, "length");
+	json_t *srcs = json_object_get(req, "sources");
+
+	if (!blob || strncmp(blob, "sha256:", 7) || strlen(blob) != 71 ||
+	    nydusfs_hex_to_digest(blob + 7, r->blob))
+		return refuse(why, size, "early needs a blob digest sha256:HEX");
+	if (!json_is_integer(len) || json_integer_value(len) <= 0)
+		return refuse(why, size, "early needs a length in bytes above 0");
+	if (!json_is_array(srcs) || !json_array_size(srcs))
+		return refuse(why, size, "early needs an array of sources");
+	r->length = json_integer_value(len);
+	return parse_sources(r, srcs, nfds, why, size);
 }
 
 static int parse_cache(struct ctl_request *r, json_t *req, char *why,
@@ -160,6 +188,8 @@ static int parse_args(struct ctl_request *r, json_t *req, unsigned int nfds,
 		return parse_cache(r, req, why, size);
 	case CTL_TRACE:
 		return parse_trace(r, req, why, size);
+	case CTL_EARLY:
+		return parse_early(r, req, nfds, why, size);
 	default:
 		return 0;
 	}

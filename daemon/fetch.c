@@ -346,14 +346,34 @@ static void range_free(struct range *r)
 	fetch_kick();
 }
 
+/*
+ * Send @r to its source, from r->pos; if that fails, its chunks not yet
+ * in move to their next source.
+ */
+void range_send(struct range *r)
+{
+	uint32_t i;
+	int ret;
+
+	r->t_start = now_us();
+	r->src->m.requests++;
+	ret = r->src->ops->start(r);
+	if (!ret)
+		return;
+	warn("blob %s: %s: %s", r->hex, r->src->name, strerror(-ret));
+	r->src->m.errors++;
+	for (i = r->cur; i < r->njobs; i++)
+		job_next_source(r->jobs[i], ret);
+	range_free(r);
+}
+
 static void start_range(struct job *j)
 {
 	struct cblob *b = j->blob;
 	uint64_t now = now_ms();
 	struct source **srcs;
 	struct range *r;
-	unsigned int n, i;
-	int ret;
+	unsigned int n;
 
 	n = blob_sources(b, &srcs);
 	while (j->src + 1 < n && srcs[j->src]->down_until > now)
@@ -372,6 +392,8 @@ static void start_range(struct job *j)
 	INIT_LIST_HEAD(&r->node);
 	b->refs++;
 	r->blob = b;
+	r->digest = b->digest;
+	r->hex = b->hex;
 	r->src = source_get(srcs[j->src]);
 	r->prio = j->prio;
 	range_collect(r, j);
@@ -382,20 +404,13 @@ static void start_range(struct job *j)
 		prefetch_charge(r->len);
 	}
 	fstats.inflight_ranges = fetch.nranges;
-	r->t_start = now_us();
 	dbg("blob %s: chunks %u..%u (%llu bytes at %llu) from %s", b->hex,
 	    r->jobs[0]->index, r->jobs[r->njobs - 1]->index,
 	    (unsigned long long)r->len, (unsigned long long)r->off,
 	    r->src->name);
-	r->src->m.requests++;
-	ret = r->src->ops->start(r);
-	if (ret) {
-		warn("blob %s: %s: %s", b->hex, r->src->name, strerror(-ret));
-		r->src->m.errors++;
-		for (i = 0; i < r->njobs; i++)
-			job_next_source(r->jobs[i], ret);
-		range_free(r);
-	}
+	if (!j->src && early_take(r))
+		return;		/* its bytes are coming already */
+	range_send(r);
 }
 
 /* at most this many prefetch chunks queued at once (small files) */
@@ -490,6 +505,15 @@ static void verify_done(struct work *w)
 		    "cannot decompress", j->from->name);
 		source_put(j->from);
 		j->from = NULL;
+		if (j->fed) {
+			/* bad early bytes: from the source itself this time */
+			j->fed = false;
+			early_drop(j->blob->digest);
+			if (!list_empty(&j->waiters))
+				j->prio = PRIO_DEMAND;
+			job_enqueue(j);
+			return;
+		}
 		job_next_source(j, -EBADMSG);
 		return;
 	}
@@ -510,7 +534,8 @@ static void verify_done(struct work *w)
 static void chunk_arrived(struct range *r, struct job *j)
 {
 	j->state = J_VERIFYING;
-	j->from = source_get(r->src);
+	j->from = source_get(r->fed ? early_source(r->early) : r->src);
+	j->fed = r->fed;
 	r->src->m.chunks++;
 	j->vwork.fn = verify_fn;
 	j->vwork.done = verify_done;
@@ -528,7 +553,12 @@ void range_data(struct range *r, const void *data, size_t len)
 	uint64_t start, end, n;
 	struct job *j;
 
-	r->src->m.bytes += len;
+	if (r->early && !r->fed) {
+		early_data(r, data, len);
+		return;
+	}
+	if (!r->fed)
+		r->src->m.bytes += len;
 	while (len && r->cur < r->njobs) {
 		j = r->jobs[r->cur];
 		start = j->desc.compressed_offset;
@@ -564,10 +594,19 @@ uint64_t range_end(const struct range *r)
 	return r->off + r->len;
 }
 
+bool range_wants(const struct range *r)
+{
+	if (r->early && !r->fed)
+		return r->pos < range_end(r);	/* an early fetch: bytes */
+	return r->cur < r->njobs;
+}
+
 uint64_t range_resume(struct range *r)
 {
 	struct job *j;
 
+	if (r->early && !r->fed)
+		return early_resume(r);
 	if (r->cur >= r->njobs)
 		return range_end(r);
 	j = r->jobs[r->cur];
@@ -581,11 +620,16 @@ void range_done(struct range *r, int err)
 {
 	uint32_t i;
 
+	if (r->early && !r->fed) {
+		early_done(r, err);
+		return;
+	}
 	if (r->cur >= r->njobs)
 		err = 0;	/* everything arrived: a late error is moot */
 	else if (!err)
 		err = -EIO;	/* the body ended early */
-	metrics_lat_observe(&r->src->m, now_us() - r->t_start);
+	if (!r->fed)
+		metrics_lat_observe(&r->src->m, now_us() - r->t_start);
 	dbg("blob %s: chunks %u..%u done in %llu ms: %s", r->blob->hex,
 	    r->first, r->last,
 	    (unsigned long long)(now_us() - r->t_start) / 1000,
@@ -663,6 +707,6 @@ void fetch_exit(void)
 	fetch.ready = false;
 	timer_cancel(&fetch.throttle);
 	list_for_each_entry_safe(r, n, &fetch.ranges, node)
-		if (r->src->ops->cancel)
+		if (!r->fed && r->src->ops->cancel)
 			r->src->ops->cancel(r);
 }

@@ -153,6 +153,14 @@ void defer_call(struct defer *d)
 	list_add_tail(&d->node, &deferred);
 }
 
+void defer_cancel(struct defer *d)
+{
+	if (!d->queued)
+		return;
+	list_del_init(&d->node);
+	d->queued = false;
+}
+
 static void run_timers(void)
 {
 	uint64_t now = now_ms();

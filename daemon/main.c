@@ -282,6 +282,7 @@ static void stop(void)
 	/* the workers first: an item they run may use what the rest frees
 	 * (a mount table save wrote to a freed path) */
 	work_exit();
+	early_exit();
 	fetch_exit();
 	control_exit();
 	metrics_http_exit();

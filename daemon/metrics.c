@@ -213,6 +213,19 @@ char *metrics_text(void)
 	    "Chunks queued by sequential readahead.", fstats.readahead_chunks);
 	one(f, "inflight_requests", "gauge",
 	    "Ranged requests in flight.", fstats.inflight_ranges);
+	one(f, "early_fetches_total", "counter",
+	    "Early fetches started: a blob's startup profile before its registration.",
+	    estats.started);
+	one(f, "early_failures_total", "counter",
+	    "Early fetches that failed, or whose bytes failed a chunk's check.",
+	    estats.failed);
+	one(f, "early_bytes_total", "counter",
+	    "Compressed bytes early fetches received.", estats.bytes);
+	one(f, "early_served_requests_total", "counter",
+	    "Ranges served from an early fetch's bytes instead of a request.",
+	    estats.served_ranges);
+	one(f, "early_held_bytes", "gauge",
+	    "Bytes of early fetches held in memory.", early_held());
 	head(f, "queued_chunks", "gauge", "Chunks waiting for a request, by priority.");
 	for (i = 0; i < NR_PRIO; i++)
 		fprintf(f, "nydusfsd_queued_chunks{priority=\"%s\"} %llu\n",

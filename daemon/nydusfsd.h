@@ -94,6 +94,7 @@ void loop_unlinkat(struct ev *ev, int dirfd, const char *name);
 void timer_arm(struct timer *t, uint64_t delay_ms);
 void timer_cancel(struct timer *t);
 void defer_call(struct defer *d);
+void defer_cancel(struct defer *d);
 
 /* ---- work.c: worker threads ---- */
 
@@ -304,6 +305,7 @@ void cache_gc(uint64_t limit, cache_gc_cb cb, void *arg);
 /* ---- source.c: where blobs come from ---- */
 
 struct range;
+struct early;
 
 struct backend_ops {
 	const char *kind;
@@ -376,6 +378,7 @@ struct job {
 	unsigned int src;		/* next source to try */
 	int last_err;
 	bool refetch, queued;
+	bool fed;			/* its bytes came from an early fetch */
 	uint8_t *cbuf;			/* compressed bytes, while verifying */
 	uint8_t *ubuf;			/* uncompressed bytes, while writing */
 	struct source *from;
@@ -389,7 +392,9 @@ struct job {
 /* One ranged request: adjacent chunks of one blob from one source. */
 struct range {
 	struct list_head node;
-	struct cblob *blob;
+	struct cblob *blob;		/* NULL for an early fetch's */
+	const uint8_t *digest;		/* the blob's, what backends name */
+	const char *hex;
 	struct source *src;
 	uint64_t off, len;		/* compressed bytes in the blob file */
 	struct job **jobs;
@@ -399,6 +404,9 @@ struct range {
 	int prio;
 	uint64_t t_start;		/* now_us() */
 	void *priv;			/* the backend's */
+	struct early *early;		/* an early fetch's own request, or
+					 * the early fetch feeding this one */
+	bool fed;			/* bytes from an early fetch's buffer */
 };
 
 int fetch_init(void);
@@ -418,7 +426,11 @@ void range_data(struct range *r, const void *buf, size_t len);
 void range_done(struct range *r, int err);
 /* Where to resume after a failed attempt; drops a partial chunk. */
 uint64_t range_resume(struct range *r);
+/* Send @r to its source from r->pos (fetch.c, early.c). */
+void range_send(struct range *r);
 uint64_t range_end(const struct range *r);
+/* Does @r still wait for a chunk (or, an early fetch's, for bytes)? */
+bool range_wants(const struct range *r);
 struct fetch_stats {
 	uint64_t inflight_ranges, queued[NR_PRIO], jobs;
 	uint64_t cache_hits, cache_misses, verify_failures, failed_chunks;
@@ -428,6 +440,33 @@ struct fetch_stats {
 extern struct fetch_stats fstats;
 void chunk_desc_from_disk(const struct nydusfs_chunk *c,
 			  struct nydusfs_dev_chunk *d);
+
+/* ---- early.c: a blob's first bytes, before its registration ---- */
+
+/*
+ * Fetch bytes [0, @len) of blob @digest from the first live of @srcs and
+ * hold them for the ranges of its registration; *@taken: the bytes it
+ * will hold.  0, -EEXIST (fetching or in use already), -ENOSPC (the
+ * bytes held are at their limit), -errno.
+ */
+int early_start(const uint8_t *digest, uint64_t len, struct source **srcs,
+		unsigned int n, uint64_t *taken);
+/* start_range(): true if an early fetch's bytes will serve @r. */
+bool early_take(struct range *r);
+/* A chunk of @digest's early bytes was bad: serve no more ranges. */
+void early_drop(const uint8_t *digest);
+struct source *early_source(const struct early *e);	/* it came from */
+/* The backend's callbacks for an early fetch's own request. */
+void early_data(struct range *r, const void *data, size_t len);
+void early_done(struct range *r, int err);
+uint64_t early_resume(struct range *r);
+uint64_t early_held(void);
+unsigned int early_count(void);
+void early_exit(void);
+struct early_stats {
+	uint64_t started, failed, bytes, served_ranges;
+};
+extern struct early_stats estats;
 
 /* ---- verify (in fetch.c): decompress and check a chunk ---- */
 
@@ -546,7 +585,7 @@ void control_exit(void);
 
 enum ctl_cmd {
 	CTL_PING, CTL_MOUNT, CTL_UMOUNT, CTL_STATUS, CTL_METRICS, CTL_CACHE,
-	CTL_TRACE, NR_CTL
+	CTL_TRACE, CTL_EARLY, NR_CTL
 };
 
 struct ctl_request {
@@ -566,6 +605,9 @@ struct ctl_request {
 	uint64_t limit;
 	/* trace */
 	bool reset;			/* start the trace anew after answering */
+	/* early: bytes [0, length) of blob, from the sources above */
+	uint8_t blob[NYDUSFS_DIGEST_SIZE];
+	uint64_t length;
 };
 
 /*

@@ -748,6 +748,54 @@ int nydusfs_image_prefetch_range(const struct nydusfs_image *img,
 	return 0;
 }
 
+/* Mark the profile's chunks of blob @blob_index in @in. */
+static int profile_chunks(const struct nydusfs_image *img, uint32_t blob_index,
+			  uint8_t *in)
+{
+	uint32_t blob, chunk, count, c;
+	uint64_t i;
+	int err;
+
+	for (i = 0; i < img->prange_count; i++) {
+		err = nydusfs_image_prefetch_range(img, i, &blob, &chunk,
+						   &count);
+		if (err)
+			return err;
+		for (c = 0; blob == blob_index && c < count; c++)
+			in[(chunk + c) / 8] |= 1U << ((chunk + c) % 8);
+	}
+	return 0;
+}
+
+int nydusfs_image_profile_prefix(const struct nydusfs_image *img,
+				 uint32_t blob_index, uint64_t *bytes)
+{
+	const struct nydusfs_chunk *c;
+	const struct nydusfs_blob *b;
+	uint32_t i, n;
+	uint8_t *in;
+	int err;
+
+	*bytes = 0;
+	err = nydusfs_image_blob(img, blob_index, &b);
+	if (err || !img->prange_count)
+		return err;
+	n = le32_to_cpu(b->chunk_count);
+	in = calloc(n / 8 + 1, 1);
+	if (!in)
+		return -ENOMEM;
+	err = profile_chunks(img, blob_index, in);
+	/* chunks in blob order while they are the profile's, end to end */
+	for (i = 0; !err && i < n && (in[i / 8] & (1U << (i % 8))); i++) {
+		err = nydusfs_image_chunk(img, blob_index, i, &c);
+		if (err || le64_to_cpu(c->compressed_offset) != *bytes)
+			break;
+		*bytes += le32_to_cpu(c->compressed_size);
+	}
+	free(in);
+	return err;
+}
+
 static int inode_of_type(const struct nydusfs_image *img, uint32_t nid,
 			 unsigned int type, const struct nydusfs_inode **out)
 {

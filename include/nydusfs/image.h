@@ -103,6 +103,13 @@ int nydusfs_image_table_digest(const struct nydusfs_image *img,
 int nydusfs_image_prefetch_range(const struct nydusfs_image *img,
 				 uint64_t index, uint32_t *blob,
 				 uint32_t *chunk, uint32_t *count);
+/*
+ * The compressed bytes at the start of blob @blob_index that hold nothing
+ * but chunks of the startup profile (the prefetch ranges), which the
+ * builder lays out there: 0 if the profile has no chunk at its start.
+ */
+int nydusfs_image_profile_prefix(const struct nydusfs_image *img,
+				 uint32_t blob_index, uint64_t *bytes);
 /* Slot @slot of regular file @nid; *out is NULL for a hole. */
 int nydusfs_image_file_chunk(const struct nydusfs_image *img, uint32_t nid,
 			     uint64_t slot, uint32_t *blob_index,

@@ -10,6 +10,11 @@
 #include "check.h"
 #include "nydusfsd.h"
 
+#define HEX64	"00112233445566778899aabbccddeeff" \
+		"00112233445566778899aabbccddeeff"
+#define HEX64_BAD	"00112233445566778899aabbccddeeff" \
+		"00112233445566778899aabbccddeefg"
+
 static void test_good(void)
 {
 	struct ctl_request r;
@@ -44,6 +49,19 @@ static void test_good(void)
 	ctl_request_free(&r);
 	ret = ctl_request_parse("{\"cmd\":\"cache\"}", 0, &r, why, sizeof(why));
 	CHECK(!ret && !r.gc, "cache usage");
+	ctl_request_free(&r);
+
+	ret = ctl_request_parse("{\"cmd\":\"early\",\"blob\":\"sha256:"
+				"00112233445566778899aabbccddeeff"
+				"00112233445566778899aabbccddeeff\","
+				"\"length\":4096,\"sources\":[{\"spec\":"
+				"\"registry:h:5000/n\",\"registry\":"
+				"{\"scheme\":\"http\"}}]}", 0, &r, why,
+				sizeof(why));
+	CHECK(!ret && r.cmd == CTL_EARLY && r.length == 4096 &&
+	      r.blob[0] == 0x00 && r.blob[1] == 0x11 && r.blob[31] == 0xff &&
+	      r.specs.n == 1 && r.spec_settings[0],
+	      "early: %d %s", ret, ret ? why : "");
 	ctl_request_free(&r);
 
 	ret = ctl_request_parse("{\"cmd\":\"trace\",\"mountpoint\":\"/mnt/a\"}",
@@ -90,6 +108,23 @@ static const struct {
 	  "limit must be a number" },
 	{ "{\"cmd\":\"cache\",\"op\":\"gc\",\"limit\":\"1G\"}", 0,
 	  "limit must be a number" },
+	{ "{\"cmd\":\"early\",\"length\":5,\"sources\":[\"h:1/n\"]}", 0,
+	  "early needs a blob digest sha256:HEX" },
+	{ "{\"cmd\":\"early\",\"blob\":\"sha256:00\",\"length\":5,"
+	  "\"sources\":[\"h:1/n\"]}", 0, "early needs a blob digest sha256:HEX" },
+	{ "{\"cmd\":\"early\",\"blob\":\"sha256:" HEX64_BAD "\","
+	  "\"length\":5,\"sources\":[\"h:1/n\"]}", 0,
+	  "early needs a blob digest sha256:HEX" },
+	{ "{\"cmd\":\"early\",\"blob\":\"sha256:" HEX64 "\","
+	  "\"sources\":[\"h:1/n\"]}", 0, "early needs a length in bytes above 0" },
+	{ "{\"cmd\":\"early\",\"blob\":\"sha256:" HEX64 "\",\"length\":0,"
+	  "\"sources\":[\"h:1/n\"]}", 0, "early needs a length in bytes above 0" },
+	{ "{\"cmd\":\"early\",\"blob\":\"sha256:" HEX64 "\",\"length\":\"5\","
+	  "\"sources\":[\"h:1/n\"]}", 0, "early needs a length in bytes above 0" },
+	{ "{\"cmd\":\"early\",\"blob\":\"sha256:" HEX64 "\",\"length\":5,"
+	  "\"sources\":[]}", 0, "early needs an array of sources" },
+	{ "{\"cmd\":\"early\",\"blob\":\"sha256:" HEX64 "\",\"length\":5}", 0,
+	  "early needs an array of sources" },
 	{ "{\"cmd\":\"trace\"}", 0, "trace needs an absolute mountpoint" },
 	{ "{\"cmd\":\"trace\",\"mountpoint\":\"mnt\"}", 0,
 	  "trace needs an absolute mountpoint" },

@@ -666,6 +666,9 @@ static int collect_blobs(struct convert *cv, struct nydusfs_image *img)
 		snprintf(l->digest, sizeof(l->digest), "sha256:%s", hex);
 		memcpy(l->diff_id, l->digest, sizeof(l->diff_id));
 		l->size = le64_to_cpu(b->compressed_size);
+		err = nydusfs_image_profile_prefix(img, i, &l->startup_bytes);
+		if (err)
+			break;
 		if (asprintf(&cv->paths[i], "%s/blobs/%s", cv->outdir, hex) < 0)
 			err = -ENOMEM;
 		else if (access(cv->paths[i], F_OK)) {

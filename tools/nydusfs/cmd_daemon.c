@@ -337,6 +337,7 @@ struct mount_args {
 	json_t *settings[MAX_SOURCES];	/* a registry's, or NULL */
 	unsigned int nspecs;
 	bool no_prefetch, fake, dry_run;
+	bool connected;			/* a.c is open */
 	struct ref_opts ref;
 	struct ref_image ri;
 };
@@ -589,6 +590,44 @@ static int add_digest_opt(struct mount_args *a)
 	return ret < 0 ? -1 : 0;
 }
 
+static int connect_daemon(struct mount_args *a)
+{
+	if (a->connected)
+		return 0;
+	client_setup(&a->c);
+	if (client_open(&a->c, "mount", true))
+		return -1;
+	a->connected = true;
+	return 0;
+}
+
+/*
+ * Ask nydusfsd to fetch a blob's startup profile now, while the bootstrap
+ * downloads (ref_opts.early); its answer says whether it did, and either
+ * way the mount goes on.
+ */
+static void early_fetch(void *arg, const struct ref_image *ri,
+			const char *blob, uint64_t bytes)
+{
+	struct mount_args *a = arg;
+	json_t *req, *src, *ans;
+
+	if (connect_daemon(a))
+		return;
+	src = json_pack("{s:s}", "spec", ri->source);
+	if (src && ri->settings)
+		json_object_set(src, "registry", ri->settings);
+	req = json_pack("{s:s, s:s, s:I, s:[o]}", "cmd", "early", "blob", blob,
+			"length", (json_int_t)bytes, "sources", src);
+	ans = req ? client_call(&a->c, "mount", req, NULL, 0) : NULL;
+	if (json_is_true(json_object_get(ans, "started")))
+		nydusfs_info("%s: startup profile of blob %s: %llu bytes "
+			     "fetched early", ri->label, blob,
+			     (unsigned long long)bytes);
+	json_decref(ans);
+	json_decref(req);
+}
+
 /* A REF: its bootstrap stored, its blobs a source, its digest an option. */
 static int resolve_ref(struct mount_args *a)
 {
@@ -599,6 +638,10 @@ static int resolve_ref(struct mount_args *a)
 	a->ref.state_dir = state_dir;
 	a->ref.config = conf;
 	a->ref.kernel_checks_digest = !a->dry_run && !a->fake;
+	if (!a->dry_run && !a->no_prefetch) {
+		a->ref.early = early_fetch;
+		a->ref.early_arg = a;
+	}
 	err = ref_image_get(a->image, &a->ref, &a->ri);
 	a->ref.state_dir = NULL;
 	a->ref.config = NULL;
@@ -724,8 +767,7 @@ static int do_mount(struct mount_args *a)
 		print_plan(a, mp);
 		return NYDUSFS_EXIT_OK;
 	}
-	client_setup(&a->c);
-	if (client_open(&a->c, "mount", true))
+	if (connect_daemon(a))
 		return NYDUSFS_EXIT_FAILURE;
 	ret = register_mount(a, bootstrap, mp);
 	if (ret || a->fake) {

@@ -34,6 +34,9 @@
 #define ANN_BOOTSTRAP_DIGEST	"org.nydusfs.bootstrap.digest"
 #define ANN_SOURCE_DIGEST	"org.nydusfs.source.digest"
 #define ANN_REF_NAME		"org.opencontainers.image.ref.name"
+/* on a blob layer: the compressed bytes at its start that hold the
+ * startup profile's chunks (decimal); nydusfs mount fetches them early */
+#define ANN_STARTUP_BYTES	"org.nydusfs.startup.bytes"
 #define BOOTSTRAP_MEMBER	"image/image.boot"
 
 #define CV_JSON_MAX		(16U << 20)	/* a config */
@@ -169,6 +172,7 @@ struct cv_new_layer {
 	uint64_t size;
 	bool bootstrap;
 	const char *bootstrap_digest;	/* bootstrap layer only */
+	uint64_t startup_bytes;		/* blob layers: ANN_STARTUP_BYTES */
 };
 
 /* The source config with rootfs and history for @layers (malloc()ed). */

@@ -967,10 +967,19 @@ static json_t *layer_desc(const struct cv_new_layer *l)
 				 (json_int_t)l->size, "annotations",
 				 ANN_NYDUS_BOOTSTRAP, "true",
 				 ANN_BOOTSTRAP_DIGEST, l->bootstrap_digest);
-	return json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
-			 MT_NYDUS_BLOB, "digest", l->digest, "size",
-			 (json_int_t)l->size, "annotations", ANN_NYDUS_BLOB,
-			 "true");
+	json_t *d = json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
+			      MT_NYDUS_BLOB, "digest", l->digest, "size",
+			      (json_int_t)l->size, "annotations",
+			      ANN_NYDUS_BLOB, "true");
+	char n[24];
+
+	if (d && l->startup_bytes) {
+		snprintf(n, sizeof(n), "%llu",
+			 (unsigned long long)l->startup_bytes);
+		json_object_set_new(json_object_get(d, "annotations"),
+				    ANN_STARTUP_BYTES, json_string(n));
+	}
+	return d;
 }
 
 int cv_make_manifest(const struct cv_image *src, const char *config_digest,

@@ -371,6 +371,51 @@ static int blob_source(const struct cv_store *s, const struct ref_opts *o,
 	return 0;
 }
 
+/* ---- the startup profile, early ---- */
+
+/* A layer's org.nydusfs.startup.bytes, or 0. */
+static uint64_t startup_bytes(const struct cv_desc *d)
+{
+	json_t *ann = json_object_get(d->obj, "annotations");
+	const char *v = json_string_value(json_object_get(ann,
+							  ANN_STARTUP_BYTES));
+	unsigned long long n;
+	char *end;
+
+	if (!v || *v < '0' || *v > '9')
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	return errno || *end || n > d->size ? 0 : n;
+}
+
+/*
+ * On the image's first mount here (its bootstrap not stored), hand
+ * o->early the blobs whose startup profile can be fetched before the
+ * bootstrap is in.  Nothing fails here: it only saves time.
+ */
+static void early_blobs(const struct cv_image *img, const char *want,
+			const struct ref_opts *o, const char *state_dir,
+			const struct ref_image *ri)
+{
+	uint64_t bytes;
+	char *path;
+	size_t i;
+
+	if (!o->early || ri->localfs)
+		return;
+	if (asprintf(&path, "%s/bootstraps/sha256/%s", state_dir,
+		     want + 7) < 0)
+		return;
+	for (i = 0; access(path, F_OK) && i < img->layer_count; i++) {
+		bytes = startup_bytes(&img->layers[i]);
+		if (bytes)
+			o->early(o->early_arg, ri, img->layers[i].digest,
+				 bytes);
+	}
+	free(path);
+}
+
 /* ---- the whole way ---- */
 
 /*
@@ -435,10 +480,12 @@ int ref_image_get(const char *ref, const struct ref_opts *o,
 	if (!err) {
 		memcpy(ri->manifest, img.digest, sizeof(ri->manifest));
 		snprintf(ri->digest, sizeof(ri->digest), "%s", want);
-		err = store_bootstrap(s, &img, d, want, o, state_dir, ri);
+		err = blob_source(s, o, ri);
 	}
 	if (!err)
-		err = blob_source(s, o, ri);
+		early_blobs(&img, want, o, state_dir, ri);
+	if (!err)
+		err = store_bootstrap(s, &img, d, want, o, state_dir, ri);
 	if (s->reg)
 		cv_store_report(s, "mount");
 	cv_image_free(&img);

@@ -26,6 +26,8 @@
 
 #define REF_DEFAULT_STATE_DIR	"/var/lib/nydusfs"
 
+struct ref_image;
+
 struct ref_opts {
 	struct cv_platform platform;
 	struct nydusfs_registry_opts reg;
@@ -39,6 +41,16 @@ struct ref_opts {
 	 * hashed here too.  Its layer's digest is checked either way.
 	 */
 	bool kernel_checks_digest;
+	/*
+	 * Called before the bootstrap is fetched, when it is not stored yet
+	 * (the image's first mount here), for each blob layer whose
+	 * org.nydusfs.startup.bytes names the bytes at its start that hold
+	 * the startup profile: cmd_daemon.c asks nydusfsd to fetch them
+	 * while the bootstrap downloads.  NULL: not asked.
+	 */
+	void (*early)(void *arg, const struct ref_image *ri, const char *blob,
+		      uint64_t bytes);
+	void *early_arg;
 };
 
 struct ref_image {
