@@ -21,6 +21,7 @@
 #     requests: control_test).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../convert_lib.sh"
+. "$(dirname "$0")/lib_fakedev.sh"
 
 require umoci skopeo jq python3 docker-registry curl
 
@@ -60,15 +61,7 @@ BLOB=$(man prof | jq -r --arg a $ANN '.layers[] | select(.annotations[$a]) | .di
 	fail "an image without a profile has $ANN"
 
 # the same bytes as the bootstrap's prefetch ranges
-cat >"$T/d.conf" <<EOF
-[daemon]
-device = unix:$T/dev.sock
-socket = $NYDUSFS_SOCKET
-state_dir = $T/state
-log_level = debug
-[cache]
-dir = $T/cache
-EOF
+fakedev_conf "log_level = debug"
 nyd_ok mount --dry-run --config "$T/d.conf" --tls-verify=false \
 	"docker://$HP/e/prof:v1" "$T/mnt1"
 BOOT=$(sed -n 's/^bootstrap: \(.*\) (.*)$/\1/p' "$NYD_OUT")

@@ -5,8 +5,9 @@
 # (record.sh, pin.sh), sourced after tests/lib.sh, require_daemon_tools
 # and daemon_harness: the daemon's config and one start of both.
 
-# fakedev_conf: $T/d.conf, the fake device at $T/dev.sock, the cache in
-# $T/cache, the state in $T/state
+# fakedev_conf [DAEMON LINES...]: $T/d.conf, the fake device at
+# $T/dev.sock, the cache in $T/cache, the state in $T/state, and the
+# lines given in [daemon]
 fakedev_conf()
 {
 	cat >"$T/d.conf" <<CONF
@@ -14,6 +15,7 @@ fakedev_conf()
 device = unix:$T/dev.sock
 socket = $NYDUSFS_SOCKET
 state_dir = $T/state
+$(printf '%s\n' "$@")
 [cache]
 dir = $T/cache
 CONF
