@@ -7,7 +7,10 @@
  * prefetch waits for that request, READs in the order of a prefetched
  * startup profile start no readahead, and a chunk whose bytes fail
  * verification is fetched from the next source, or fails with EIO when
- * none is left; bad data never reaches the cache.
+ * none is left; bad data never reaches the cache.  Early fetches: the
+ * chunks they cover are fed from their bytes without a request of their
+ * own, from the source when they break off, and again from the same
+ * source when their bytes are bad.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +41,10 @@ struct fake {
 	int corrupt;		/* chunk to corrupt, or -1 */
 };
 
+#define EARLY	UINT32_MAX	/* log_[].first of an early fetch's request */
+static int early_corrupt = -1;	/* its chunk to corrupt */
+static uint64_t early_cut;	/* it fails after this many bytes */
+
 struct delivery {
 	struct defer d;
 	struct range *r;
@@ -48,18 +55,26 @@ static void deliver(struct defer *d)
 {
 	struct delivery *dv = container_of(d, struct delivery, d);
 	struct range *r = dv->r;
-	uint8_t *copy = malloc(r->len);
+	uint64_t len = range_end(r) - r->pos;	/* from where it stands */
+	uint8_t *copy = malloc(len);
 	uint32_t i;
 
-	memcpy(copy, blobfile + r->off, r->len);
-	for (i = 0; i < r->njobs; i++)
+	memcpy(copy, blobfile + r->pos, len);
+	for (i = r->cur; i < r->njobs; i++)
 		if ((int)r->jobs[i]->index == dv->f->corrupt)
-			copy[r->jobs[i]->desc.compressed_offset - r->off + 7] ^= 1;
-	/* in two pieces, split inside a chunk */
-	range_data(r, copy, r->len / 2 + 1);
-	range_data(r, copy + r->len / 2 + 1, r->len - r->len / 2 - 1);
+			copy[r->jobs[i]->desc.compressed_offset - r->pos + 7] ^= 1;
+	if (!r->njobs && early_corrupt >= 0)
+		copy[descs[early_corrupt].compressed_offset + 7] ^= 1;
+	if (!r->njobs && early_cut) {	/* an early fetch that breaks off */
+		range_data(r, copy, early_cut);
+		range_done(r, -EIO);
+	} else {
+		/* in two pieces, split inside a chunk */
+		range_data(r, copy, len / 2 + 1);
+		range_data(r, copy + len / 2 + 1, len - len / 2 - 1);
+		range_done(r, 0);
+	}
 	free(copy);
-	range_done(r, 0);
 	free(dv);
 }
 
@@ -72,9 +87,11 @@ static int fake_start(struct range *r)
 	struct fake *f = r->src->priv;
 	struct delivery *dv = xzalloc(sizeof(*dv));
 
-	if (nlog < 64)
-		log_[nlog++] = (struct started){ f->id, r->jobs[0]->index,
+	if (nlog < 64 && r->njobs)
+		log_[nlog++] = (struct started){ f->id, r->jobs[r->cur]->index,
 			r->jobs[r->njobs - 1]->index, r->prio };
+	else if (nlog < 64)	/* an early fetch */
+		log_[nlog++] = (struct started){ f->id, EARLY, EARLY, r->prio };
 	dv->r = r;
 	dv->f = f;
 	dv->d.fn = deliver;
@@ -90,7 +107,9 @@ static int fake_start(struct range *r)
 static const struct backend_ops fake_ops = { .kind = "fake", .start = fake_start };
 static struct fake fa = { 0, -1 }, fb = { 1, -1 };
 
-static void add_source(struct fake *f, const char *name)
+static struct source *src_a;
+
+static struct source *add_source(struct fake *f, const char *name)
 {
 	struct source *s = xzalloc(sizeof(*s));
 
@@ -99,6 +118,7 @@ static void add_source(struct fake *f, const char *name)
 	s->name = xstrdup(name);
 	sources_register(s);
 	sources_add_global(s);
+	return s;
 }
 
 static void make_blob(void)
@@ -418,11 +438,126 @@ static void test_readahead_profile(void)
 	cache_blob_put(profiled);
 }
 
+/* ---- early fetches (early.c) ---- */
+
+static bool fed_waiting(void)
+{
+	return fstats.inflight_ranges == 1 && !fstats.queued[PRIO_DEMAND];
+}
+
+/* An early fetch of chunks 0..5 of blob @tag, its bytes held back */
+static struct cblob *early_blob(uint8_t tag)
+{
+	uint8_t digest[NYDUSFS_DIGEST_SIZE];
+	uint64_t taken;
+	int ret;
+
+	memset(digest, tag, sizeof(digest));
+	hold_next = true;
+	ret = early_start(digest, 6 * CSIZE, &src_a, 1, &taken);
+	CHECK(!ret && taken == 6 * CSIZE && nlog == 1 && log_[0].first == EARLY,
+	      "early fetch %u started: %d", tag, ret);
+	CHECK(early_start(digest, CSIZE, &src_a, 1, &taken) == -EEXIST,
+	      "one early fetch per blob");
+	return open_blob(tag);
+}
+
+static bool all_right(struct cblob *b, uint32_t n)
+{
+	bool ok = true;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		ok &= !waits[i].err && cache_holds(b, i);
+	return ok;
+}
+
+/* Chunks 0..3 read while the early bytes are on their way: served from
+ * them, no request of their own; chunks 8..9, outside them, fetched. */
+static void test_early_feed(void)
+{
+	uint64_t served = estats.served_ranges;
+	struct cblob *b;
+	uint32_t i;
+
+	reset();
+	cfg.merge_limit = 4 << 20;
+	b = early_blob(20);
+	for (i = 0; i < 4; i++)
+		want(b, i, PRIO_DEMAND);
+	CHECK(env_run_until(fed_waiting) && nlog == 1,
+	      "chunks 0..3 wait for the early bytes, no request (%u)", nlog);
+	defer_call(&held->d);
+	CHECK(env_run_until(all_done) && all_right(b, 4),
+	      "chunks 0..3 arrive from the early bytes, right");
+	CHECK(estats.served_ranges == served + 1 && nlog == 1,
+	      "one range served from them, still one request");
+	want(b, 4, PRIO_DEMAND);
+	want(b, 8, PRIO_DEMAND);
+	CHECK(env_run_until(all_done) && nlog == 2 && log_[1].first == 8,
+	      "chunk 4 from the early bytes (done), chunk 8 from its source");
+	cache_blob_put(b);
+	early_exit();
+}
+
+/* The early fetch breaks off inside chunk 2: the range it fed goes to
+ * its source from chunk 2 on. */
+static void test_early_cut(void)
+{
+	uint64_t failed = estats.failed;
+	struct cblob *b;
+	uint32_t i;
+
+	reset();
+	b = early_blob(21);
+	for (i = 0; i < 5; i++)
+		want(b, i, PRIO_DEMAND);
+	env_run_until(fed_waiting);
+	early_cut = 2 * CSIZE + 100;
+	defer_call(&held->d);
+	CHECK(env_run_until(all_done) && all_right(b, 5),
+	      "every chunk right after the early fetch broke off");
+	CHECK(estats.failed == failed + 1 && nlog == 2 && log_[1].source == 0 &&
+	      log_[1].first == 2 && log_[1].last == 4,
+	      "chunks 2..4 fetched from the source (%u requests)", nlog);
+	early_cut = 0;
+	cache_blob_put(b);
+	early_exit();
+}
+
+/* A chunk of the early bytes is bad: fetched again from the same source
+ * (not the next one), and the early bytes serve no more. */
+static void test_early_bad(void)
+{
+	uint64_t failed = estats.failed;
+	struct cblob *b;
+	uint32_t i;
+
+	reset();
+	b = early_blob(22);
+	early_corrupt = 1;
+	for (i = 0; i < 3; i++)
+		want(b, i, PRIO_DEMAND);
+	env_run_until(fed_waiting);
+	defer_call(&held->d);
+	CHECK(env_run_until(all_done) && all_right(b, 3),
+	      "chunks 0..2 right, the bad chunk 1 included");
+	CHECK(estats.failed == failed + 1 && nlog == 2 && log_[1].source == 0 &&
+	      log_[1].first == 1 && log_[1].last == 1,
+	      "chunk 1 fetched again from the first source");
+	want(b, 3, PRIO_DEMAND);
+	CHECK(env_run_until(all_done) && nlog == 3 && log_[2].first == 3,
+	      "after that, chunk 3 has its own request");
+	early_corrupt = -1;
+	cache_blob_put(b);
+	early_exit();
+}
+
 int main(void)
 {
 	env_init();
 	make_blob();
-	add_source(&fa, "fake:a");
+	src_a = add_source(&fa, "fake:a");
 	add_source(&fb, "fake:b");
 	test_merge();
 	test_readahead_limit();
@@ -432,6 +567,9 @@ int main(void)
 	test_readahead_profile();
 	test_verify_fallback();
 	test_all_bad();
+	test_early_feed();
+	test_early_cut();
+	test_early_bad();
 	env_exit();
 	return check_done();
 }
