@@ -53,7 +53,7 @@
 # BENCH_HELLO_MODULES (tools/vm-run --modules for the guest; default
 # +sha256_ssse3, which a real host's udev loads), BENCH_HELLO_PROFILES
 # (1; 0: no recording boot and no profile rows), BENCH_PROFILE_CHUNK_SIZE
-# (the profile images' --chunk-size; default 128K; when it differs from
+# (the profile images' --chunk-size; default 32K; when it differs from
 # BENCH_CHUNK_SIZE, the profiles are recorded from an image of that chunk
 # size, bench/nydus-record:v1), BENCH_PROFILE_LEVEL (their zstd --level;
 # default 19; empty: convert's), BENCH_HELLO_FETCH_RA (an experiment: nydusfsd's
@@ -79,13 +79,14 @@ WORKLOADS=${BENCH_HELLO_WORKLOADS:-sh perl python3 apt-get}
 CHUNK_SIZE=${BENCH_CHUNK_SIZE:-}
 PROFILE=${BENCH_HELLO_PROFILE:-0}
 PROFILES=${BENCH_HELLO_PROFILES:-1}
-# 128K chunks for the profile images: with the mount's readahead off (its
+# 32K chunks for the profile images: with the mount's readahead off (its
 # default), a profile names the chunks the workload touched, and smaller
-# chunks name fewer bytes (apt-get --version: 9.2 MB against 11.9 MB of
-# 1 MiB chunks); zstd -19: 12% fewer bytes to fetch than the default
-# level (the chunks a profile names arrive compressed), for a convert
-# about 13x slower (30 s against 2.3 s here)
-PROFILE_CHUNK=${BENCH_PROFILE_CHUNK_SIZE-128K}
+# chunks name fewer bytes (apt-get --version: 5.5 MiB of 32K chunks, 8.8
+# of 128K ones, 11.4 of 1 MiB ones); 16K named 4.4 MiB but its larger
+# bootstrap made the mount slower (100 Mbit/s: 0.106x against 0.098x);
+# zstd -19: 12% fewer bytes to fetch than the default level (the chunks a
+# profile names arrive compressed), for a convert about 13x slower
+PROFILE_CHUNK=${BENCH_PROFILE_CHUNK_SIZE-32K}
 PROFILE_LEVEL=${BENCH_PROFILE_LEVEL-19}
 MODULES=${BENCH_HELLO_MODULES-+sha256_ssse3}
 TAG=v1
@@ -683,7 +684,7 @@ fetch_ra_text() {
 }
 
 profile_method_text() {
-	echo "- **nydusfs + startup profile**: a recording boot before this one (same guest, same registry storage, no link shaping) ran each workload once on \`$REC_REPO:$TAG\`$([ "$REC_REPO" = "$NYDUS_REPO" ] || echo " (the OCI image converted with --chunk-size $PROFILE_CHUNK: a profile names whole chunks)") mounted by reference with a fresh nydusfsd, an empty cache and \`--no-prefetch\`, then \`nydusfs profile MNT\` (the ranges the kernel asked nydusfsd for, in first-use order: bench/results/hello-startup-W.list; that boot's output: hello-record.log).  On the host, the same OCI image was converted per workload with $(profile_label) into \`$NYDUS_REPO-W:$TAG\`: the profile's chunks first in the blob, their ranges in the bootstrap.  Here, per workload: a fresh nydusfsd with an empty cache and the default configuration (prefetch on: the profile's chunks are fetched at mount, at readahead priority, in ranged requests of up to 8 MB, the daemon's [fetch] readahead), \`drop_caches\`, \`nydusfs mount docker://127.0.0.1:5000/$NYDUS_REPO-W:$TAG MNT\`, the workload.$(fetch_ra_text)  Time as for the lazy case, until the command exits; bytes, requests and chunks fetched once the profile's prefetch has finished too (it may still run when the command exits), so that everything the mount fetched for the start counts.  Order: profile after lazy in even iterations, before it in odd ones."
+	echo "- **nydusfs + startup profile**: a recording boot before this one (same guest, same registry storage, no link shaping) ran each workload once on \`$REC_REPO:$TAG\`$([ "$REC_REPO" = "$NYDUS_REPO" ] || echo " (the OCI image converted with --chunk-size $PROFILE_CHUNK: a profile names whole chunks)") mounted by reference with a fresh nydusfsd, an empty cache and \`--no-prefetch\`, then \`nydusfs profile MNT\` (the ranges the kernel asked nydusfsd for, in first-use order: bench/results/hello-startup-W.list; that boot's output: hello-record.log).  On the host, the same OCI image was converted per workload with $(profile_label) into \`$NYDUS_REPO-W:$TAG\`: the profile's chunks first in the blob, their ranges in the bootstrap.  Here, per workload: a fresh nydusfsd with an empty cache and the default configuration (prefetch on), \`drop_caches\`, \`nydusfs mount docker://127.0.0.1:5000/$NYDUS_REPO-W:$TAG MNT\`, the workload.  The mount finds on the blob layer how many bytes at the blob's start hold the profile's chunks (org.nydusfs.startup.bytes) and has nydusfsd fetch them as soon as it has the manifest, while it downloads the bootstrap (an *early fetch*, one ranged request); once the image is registered, the profile's chunks are served from those bytes, checked against the bootstrap.$(fetch_ra_text)  Time as for the lazy case, until the command exits; bytes, requests and chunks fetched once the profile's prefetch has finished too (it may still run when the command exits), so that everything the mount fetched for the start counts.  Order: profile after lazy in even iterations, before it in odd ones."
 }
 
 # The startup profiles and their images
