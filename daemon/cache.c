@@ -294,6 +294,16 @@ static struct evict *evicting(const uint8_t *digest)
 	return NULL;
 }
 
+bool cache_blob_on_disk(const uint8_t *digest)
+{
+	char hex[NFD_HEX_LEN];
+	struct stat st;
+
+	hex_digest(digest, hex);
+	return cache.dirfd >= 0 && !fstatat(cache.dirfd, hex, &st, 0) &&
+	       st.st_blocks > 0;
+}
+
 struct cblob *cache_blob_find(const uint8_t *digest)
 {
 	struct cblob *b;

@@ -433,6 +433,7 @@ static void cmd_early(struct conn *c, const struct ctl_request *req)
 				ret == -EPERM ? "prefetch is off" :
 				ret == -ENOENT ? "no registry source" :
 				ret == -EEXIST ? "fetching or in use already" :
+				ret == -EALREADY ? "the cache holds the blob" :
 				ret == -ENOSPC ? "early bytes at their limit" :
 				strerror(-ret)));
 		reply_json(c, o);

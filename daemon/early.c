@@ -20,8 +20,8 @@
  *
  * Bounded: at most EARLY_MAX_BYTES held in all (a request for more keeps
  * its first bytes, the first to be read), one early fetch per blob, none
- * for a blob in use (its cache has the profile already), and each is
- * dropped EARLY_TTL_MS after it ended.
+ * for a blob in use or with data in the cache directory (it likely holds
+ * the profile already), and each is dropped EARLY_TTL_MS after it ended.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -210,6 +210,8 @@ int early_start(const uint8_t *digest, uint64_t len, struct source **srcs,
 	if (early_find(digest) || cache_blob_find(digest) ||
 	    mounts_use_digest(digest))
 		return -EEXIST;
+	if (cache_blob_on_disk(digest))
+		return -EALREADY;
 	if (held >= EARLY_MAX_BYTES)
 		return -ENOSPC;
 	if (len > EARLY_MAX_BYTES - held)

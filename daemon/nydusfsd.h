@@ -259,6 +259,8 @@ void cache_exit(void);
 /* The blob, made and opened (asynchronously) on first use; a reference. */
 struct cblob *cache_blob_get(const struct nydusfs_dev_blob *db, int *err);
 struct cblob *cache_blob_find(const uint8_t *digest);
+/* Does the cache directory hold data of blob @digest (not open now)? */
+bool cache_blob_on_disk(const uint8_t *digest);
 void cache_blob_put(struct cblob *b);
 void cache_blob_wait(struct cblob *b, struct cwait *w);
 /* Wait until no registration is about to give @b its table. */
@@ -446,8 +448,9 @@ void chunk_desc_from_disk(const struct nydusfs_chunk *c,
 /*
  * Fetch bytes [0, @len) of blob @digest from the first live of @srcs and
  * hold them for the ranges of its registration; *@taken: the bytes it
- * will hold.  0, -EEXIST (fetching or in use already), -ENOSPC (the
- * bytes held are at their limit), -errno.
+ * will hold.  0, -EEXIST (fetching or in use already), -EALREADY (the
+ * cache directory holds data of it), -ENOSPC (the bytes held are at
+ * their limit), -errno.
  */
 int early_start(const uint8_t *digest, uint64_t len, struct source **srcs,
 		unsigned int n, uint64_t *taken);

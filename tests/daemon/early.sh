@@ -14,6 +14,8 @@
 #     fetch and the profile's prefetch together, and every chunk the fake
 #     kernel then reads is right;
 #   - the second mount of the image (its bootstrap stored) asks for none;
+#     with its bootstrap gone but its blob in the cache, the daemon
+#     declines;
 #   - bad early bytes (a mirror that flips a byte of its first blob
 #     answer): the chunk that fails its check is fetched again, the rest
 #     of the early bytes is dropped, and every chunk is still right;
@@ -143,6 +145,18 @@ start
 [ "$(early started)" = 0 ] || fail "an early fetch for a stored bootstrap"
 finish
 info "second mount: no early fetch: ok"
+
+# ---- its bootstrap gone but its blob in the cache: the daemon declines ----
+rm -rf "$T/state"
+: >"$T/d.log"
+start
+"$T/mount.nydusfs" "docker://$HP/e/prof:v1" "$T/mnt2" -f \
+	-o tls-verify=false,config="$T/d.conf" 2>"$T/m2.err" ||
+	fail "mount: $(cat "$T/m2.err")"
+grep -q 'control: early' "$T/d.log" || fail "the mount did not ask for the early bytes"
+[ "$(early started)" = 0 ] || fail "an early fetch of a blob the cache holds"
+finish
+info "blob in the cache: no early fetch: ok"
 
 # ---- bad early bytes from a mirror ----
 rm -rf "$T/cache" "$T/state"

@@ -6,7 +6,8 @@
 # regroot/ (a registry's storage with minbase:v1 and app:v3, nydusfs
 # images), ref1/ and ref3/ (umoci unpack of the originals), config.json (an
 # OCI runtime spec) and env (IMAGE_BYTES: the blobs of v1; NEW3_BYTES: the
-# blobs v3 does not share with v1).  Each case prints "ok N NAME" or "not
+# blobs v3 does not share with v1; EARLY_BYTES: minbase:prof's
+# org.nydusfs.startup.bytes).  Each case prints "ok N NAME" or "not
 # ok N NAME"; the exit status is the number of failed cases.
 #
 #   mount     nydusfs mount --tls-verify=false docker://127.0.0.1:5000/
@@ -30,6 +31,11 @@
 #             opaque directory)
 #   shared    app:v3 shares minbase:v1's blob: reading all of it fetched
 #             only bytes of its own blob (at most NEW3_BYTES, more than 0)
+#   early     minbase:prof (a startup profile of the shell, the loader,
+#             libc, md5sum, os-release): nydusfs mount has nydusfsd fetch
+#             its EARLY_BYTES while it downloads the bootstrap; the
+#             profile is served from them (early_served_requests_total),
+#             none fails, and md5sum of os-release run from it is right
 #   badann    minbase:badann (v1's layers, the bootstrap annotation
 #             naming another digest): nydusfs mount fails, saying the
 #             kernel refused the bootstrap; nothing mounted or registered,
@@ -202,6 +208,27 @@ rc=0
 [ "$d" -gt 0 ] && [ "$d" -le "$NEW3_BYTES" ] || rc=1
 result $rc shared
 
+# ---- early: a startup profile fetched while the bootstrap downloads ----
+metric() { nydusfs metrics | awk -v m="$1" '$1 == m { print $2 }'; }
+rc=0
+mkdir -p $T/m4
+nydusfs mount --tls-verify=false "docker://$REG/minbase:prof" $T/m4 || rc=1
+out=$(chroot $T/m4 /bin/sh -c 'md5sum /etc/os-release')
+[ "$out" = "$want  /etc/os-release" ] || { rc=1; say "early: md5sum: $out"; }
+for i in $(seq 100); do		# the profile's prefetch, done
+	nydusfs status | grep -q 'startup profile \([0-9]*\)/\1' && break
+	sleep 0.1
+done
+nydusfs status | grep 'startup profile' | sed 's/^/# /'
+e=$(metric nydusfsd_early_fetches_total)
+eb=$(metric nydusfsd_early_bytes_total)
+es=$(metric nydusfsd_early_served_requests_total)
+ef=$(metric nydusfsd_early_failures_total)
+say "early: $e fetch(es), $eb of $EARLY_BYTES bytes, $es range(s) served, $ef failed"
+[ "$e" = 1 ] && [ "$eb" = "$EARLY_BYTES" ] && [ "${es:-0}" -ge 1 ] &&
+	[ "$ef" = 0 ] || rc=1
+result $rc early
+
 # ---- badann: the kernel's digest check refuses the bootstrap ----
 rc=0
 BAD=/var/lib/nydusfs/bootstraps/sha256/0000000000000000000000000000000000000000000000000000000000000000
@@ -222,6 +249,7 @@ result $rc badann
 rc=0
 nydusfs umount $T/m1 || rc=1
 nydusfs umount $T/m3 || rc=1
+nydusfs umount $T/m4 || rc=1
 grep nydusfs /proc/mounts && rc=1
 nydusfs status >$T/status || rc=1
 grep -q '^mount ' $T/status && rc=1

@@ -16,13 +16,18 @@
 #      table than the pinned one) are refused and nothing is written; so
 #      are they when they come at once as a daemon starts;
 #   4. a new daemon loads A from its saved table: A reads A's bytes;
-#   5. one more restart: the pin held, every chunk is still present.
+#   5. one more restart: the pin held, every chunk is still present;
+#   6. B registered while A's prefetch (unregistered, from a registry
+#      behind a proxy that delays each blob answer 3 s) is still in
+#      flight: nydusfsd answers EAGAIN, nydusfs mount says so and tries
+#      again until the fetch is done, then B is reset and reads B's bytes.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../convert_lib.sh"
 
-require python3
+require python3 docker-registry curl
 
 require_daemon_tools
-daemon_harness
+daemon_harness _reg_stop_all
 . "$(dirname "$0")/lib_fakedev.sh"
 
 nyd() { "$NYDUSFS" "$@"; }
@@ -178,3 +183,27 @@ read_all "present $N fetched 0 errors 0 bad 0"
 	fail "resets: $(grep "its chunks dropped" "$T/d.log")"
 stop
 info "pinning: refused while in use, reset otherwise, READs checked, persists: ok"
+
+# ---- 6. B while A's fetches are in flight: EAGAIN, the CLI waits ----
+reg_start pinreg
+"$CONVERT_REG/push.sh" blob a "$T/A/blobs/$X" >/dev/null
+reg_proxy --rule "delay secs=3 path=/blobs/ method=GET"
+rm -rf "$T/cache" "$T/state"
+fakedev_conf
+printf '[registry "%s"]\nscheme = http\n[prefetch]\nall = true\n' \
+	"$FAULTPROXY_HOST" >>"$T/d.conf"
+start_fakedev_daemon "$T/B/bootstrap"
+"$T/mount.nydusfs" "$T/A/bootstrap" "$T/mnt" -f \
+	-o "source=registry:$FAULTPROXY_HOST/a" || fail "mount A from the registry"
+for _ in $(seq 50); do		# A's prefetch on its way (3 s at the proxy)
+	[ "$(proxy_count GET /blobs/)" -ge 1 ] && break
+	sleep 0.1
+done
+nyd umount "$T/mnt"
+mount_B 2>"$T/err" || fail "mount B while A's fetch ran: $(cat "$T/err")"
+grep -q "still busy with another image's fetches; try again; waiting" "$T/err" ||
+	fail "B did not wait for A's fetch: $(cat "$T/err")"
+read_all "present 0 fetched $N errors 0 bad 0"	# B's bytes, B's digests
+cached "$T/B/bootstrap" "blobs 1 marked $N bad 0 pinned 1" "B after the wait"
+stop
+info "registration while another image's fetches run: waited, then reset: ok"

@@ -16,7 +16,8 @@
 # the two share v1's blob); then the registry's storage, `umoci unpack`
 # of both originals and an OCI runtime spec (`crun spec`, edited) go on
 # the guest's disk, with minbase:badann (v1 whose bootstrap layer's
-# annotation names another digest).  Exit 0 if every case passes, 77 if no
+# annotation names another digest) and minbase:prof (v1 converted with a
+# startup profile).  Exit 0 if every case passes, 77 if no
 # guest can run.
 # timeout: 600
 export NYDUSFS=${NYDUSFS:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin/nydusfs}
@@ -51,6 +52,16 @@ H=$REGISTRY_HOST
 nyd_ok convert --tls-verify=false "oci:$T/L:v1" "docker://$H/minbase:v1"
 nyd_ok convert --tls-verify=false --chunk-dict "docker://$H/minbase:v1" \
 	"oci:$T/L:v3" "docker://$H/app:v3"
+# minbase:prof, v1 with a startup profile: its chunks first in its own blob
+cat >"$T/prof.list" <<'EOF'
+/usr/bin/dash
+/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+/usr/lib/x86_64-linux-gnu/libc.so.6
+/usr/bin/md5sum
+/usr/lib/os-release
+EOF
+nyd_ok convert --tls-verify=false --chunk-size 64K --prefetch-list "$T/prof.list" \
+	"oci:$T/L:v1" "docker://$H/minbase:prof"
 info "images converted and pushed: $((SECONDS - t0)) s"
 
 # manifest REPO TAG: the converted image's manifest
@@ -61,6 +72,9 @@ manifest()
 }
 manifest minbase v1 >"$T/m1.json"
 manifest app v3 >"$T/m3.json"
+EARLY_BYTES=$(manifest minbase prof |
+	jq -r '[.layers[].annotations["org.nydusfs.startup.bytes"] // empty][0] // 0')
+[ "$EARLY_BYTES" -gt 0 ] || fail "minbase:prof has no org.nydusfs.startup.bytes"
 blobs() { jq -r '.layers[] | select(.mediaType | endswith("nydus.blob.v1")) | "\(.digest) \(.size)"' "$1"; }
 IMAGE_BYTES=$(blobs "$T/m1.json" | awk '{ s += $2 } END { print s }')
 SHARED=$(join <(blobs "$T/m1.json" | sort) <(blobs "$T/m3.json" | sort) | wc -l)
@@ -92,6 +106,7 @@ jq '.root = {path: "rootfs", readonly: false} |
 cat >"$D/env" <<EOF
 IMAGE_BYTES=$IMAGE_BYTES
 NEW3_BYTES=$NEW3_BYTES
+EARLY_BYTES=$EARLY_BYTES
 EOF
 cp "$TOP/tests/daemon/guest_ref.sh" "$D/"
 info "guest data ready: $((SECONDS - t0)) s, $(du -sm "$D" | cut -f1) MB"

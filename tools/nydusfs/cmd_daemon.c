@@ -498,6 +498,34 @@ static int parse_mount_args(int argc, char **argv, struct mount_args *a)
 	return -1;
 }
 
+/*
+ * The registration, sent again while nydusfsd answers EAGAIN: a blob
+ * whose cache it must reset for this image is still busy with fetches
+ * for another one, which end within their request timeout.
+ */
+#define REGISTER_WAIT_MS	(120 * 1000)
+
+static json_t *register_call(struct client *c, json_t *req, const int *fds,
+			     unsigned int nfds)
+{
+	unsigned int waited = 0, delay = 20;
+	json_t *ans;
+
+	for (;;) {
+		ans = client_call(c, "mount", req, fds, nfds);
+		if (json_integer_value(json_object_get(ans, "errno")) != EAGAIN ||
+		    waited >= REGISTER_WAIT_MS)
+			return ans;
+		if (!waited)
+			cli_err("mount", "%s; waiting", json_string_value(
+				json_object_get(ans, "error")) ?: "busy");
+		json_decref(ans);
+		usleep(delay * 1000);
+		waited += delay;
+		delay = delay < 500 ? 2 * delay : 500;
+	}
+}
+
 static int register_mount(struct mount_args *a, const char *bootstrap,
 			  const char *mp)
 {
@@ -545,7 +573,7 @@ static int register_mount(struct mount_args *a, const char *bootstrap,
 	json_object_set_new(req, "sources", srcs);
 	srcs = NULL;
 	json_object_set_new(req, "prefetch", json_boolean(!a->no_prefetch));
-	ans = client_call(&a->c, "mount", req, fds, nfds);
+	ans = register_call(&a->c, req, fds, nfds);
 	ret = answer_ok("mount", ans);
 	json_decref(ans);
 out:
