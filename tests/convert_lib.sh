@@ -83,6 +83,20 @@ proxy_count()
 			'[.log[] | select(.method == $m and (.path | test($p)))] | length'
 }
 
+# ref_daemon_setup: for a test of nydusfsd with `nydusfs mount REF` on
+# the host: the daemon's tools, the harness (stopping the registries),
+# $T as the working directory, a private HOME and control socket, and no
+# registry credentials from the environment
+ref_daemon_setup()
+{
+	require_daemon_tools
+	require_nydusfs
+	daemon_harness _reg_stop_all
+	cd "$T" || fail "cd $T"
+	export HOME=$T/home NYDUSFS_SOCKET=$T/ctl.sock
+	unset DOCKER_CONFIG REGISTRY_AUTH_FILE XDG_RUNTIME_DIR
+}
+
 # ---- images ----
 
 mk_small_image()

@@ -27,13 +27,7 @@
 
 require umoci skopeo jq python3 docker-registry curl
 
-require_daemon_tools
-require_nydusfs
-daemon_harness _reg_stop_all
-
-cd "$T"
-export HOME=$T/home NYDUSFS_SOCKET=$T/ctl.sock
-unset DOCKER_CONFIG REGISTRY_AUTH_FILE XDG_RUNTIME_DIR
+ref_daemon_setup
 mkdir -p "$HOME" "$T/mnt1" "$T/mnt2"
 ln -s "$NYDUSFS" "$T/mount.nydusfs"
 metric() { "$NYDUSFS" metrics | awk -v m="$1" 'index($1, m) == 1 { s += $2 } END { print s + 0 }'; }

@@ -21,13 +21,7 @@
 
 require umoci skopeo jq python3 docker-registry curl htpasswd
 
-require_daemon_tools
-require_nydusfs
-daemon_harness _reg_stop_all
-
-cd "$T"
-export HOME=$T/home NYDUSFS_SOCKET=$T/ctl.sock
-unset DOCKER_CONFIG REGISTRY_AUTH_FILE XDG_RUNTIME_DIR
+ref_daemon_setup
 mkdir -p "$HOME" "$T/mnt1" "$T/mnt2" "$T/mnt3" "$T/mnt4"
 ln -s "$NYDUSFS" "$T/mount.nydusfs"
 RT=$(realpath "$T")
