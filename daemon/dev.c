@@ -50,6 +50,7 @@ static struct {
 	int fd;
 	struct ev poll_ev;
 	bool ready;
+	uint32_t features;		/* NYDUSFS_DEV_F_* in use */
 	struct cblob **objs;		/* by object_id, with a reference */
 	uint32_t nobjs;
 	uint8_t buf[NYDUSFS_DEV_MSG_MAX] __attribute__((aligned(8)));
@@ -154,7 +155,8 @@ static int handle_init(const struct nydusfs_dev_hdr *hdr, size_t len)
 	rep.hdr = *hdr;
 	rep.hdr.len = sizeof(rep);
 	rep.body.version = NYDUSFS_DEV_VERSION;
-	rep.body.features = 0;
+	dev.features = in->features & NYDUSFS_DEV_F_PRESENT_AFTER;
+	rep.body.features = dev.features;
 	if (dev_send(&rep, sizeof(rep)))
 		return -EPROTO;
 	dev.ready = true;
@@ -247,19 +249,48 @@ int dev_check_chunk(const struct nydusfs_dev_blob *db, uint32_t index,
 	return 0;
 }
 
+/*
+ * How many chunks right after @r's range the cache holds, in a row: with
+ * PRESENT_AFTER the reply names them, and the kernel reads them (what
+ * readahead and prefetch fetched) with no upcall of their own.
+ */
+#define PRESENT_AFTER_MAX	65536
+
+static uint32_t present_after(const struct dreq *r)
+{
+	const struct cblob *b = r->blob;
+	uint32_t i = r->chunk_index + r->chunk_count, n = 0;
+
+	if (r->err || !b || !b->present)
+		return 0;
+	while (i < b->nchunks && n < PRESENT_AFTER_MAX &&
+	       chunk_bit(b->present, i)) {
+		i++;
+		n++;
+	}
+	return n;
+}
+
 static void read_reply(struct dreq *r)
 {
 	struct {
 		struct nydusfs_dev_hdr hdr;
-		struct nydusfs_dev_read_reply body;
+		struct nydusfs_dev_read_reply_after body;
 	} rep = {};
+	size_t len = sizeof(rep);
 
 	rep.hdr = r->hdr;
-	rep.hdr.len = sizeof(rep);
 	rep.hdr.error = r->err;
-	rep.body.chunk_index = r->chunk_index;
-	rep.body.chunk_count = r->chunk_count;
-	dev_send(&rep, sizeof(rep));
+	rep.body.head.chunk_index = r->chunk_index;
+	rep.body.head.chunk_count = r->chunk_count;
+	if (dev.features & NYDUSFS_DEV_F_PRESENT_AFTER) {
+		rep.body.present_after = present_after(r);
+		dstats.present_after += rep.body.present_after;
+	} else {
+		len -= sizeof(rep.body) - sizeof(rep.body.head);
+	}
+	rep.hdr.len = len;
+	dev_send(&rep, len);
 	if (r->blob)
 		cache_blob_put(r->blob);
 	free(r->chunks);

@@ -238,6 +238,9 @@ char *metrics_text(void)
 		"nydusfsd_device_requests_total{op=\"close\"} %llu\n",
 		(unsigned long long)dstats.init, (unsigned long long)dstats.open,
 		(unsigned long long)dstats.read, (unsigned long long)dstats.close);
+	one(f, "device_present_after_chunks_total", "counter",
+	    "Chunks READ replies named present after their range (the kernel reads them without an upcall).",
+	    dstats.present_after);
 	one(f, "device_reply_errors_total", "counter",
 	    "Replies the kernel refused.", dstats.reply_errors);
 	one(f, "device_bad_requests_total", "counter",

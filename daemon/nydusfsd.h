@@ -483,6 +483,7 @@ void dev_close(void);
 struct dev_stats {
 	uint64_t init, open, read, close, replies, reply_errors, chunks;
 	uint64_t bad_requests;
+	uint64_t present_after;		/* chunks READ replies named ahead */
 };
 extern struct dev_stats dstats;
 /* Check a chunk descriptor against its blob; 0 or -EINVAL. */

@@ -9,6 +9,7 @@
  * is released, the requests it had taken are marked again for the next
  * daemon.  A request still open at its deadline fails with -ETIMEDOUT.
  */
+#include <linux/bitmap.h>
 #include <linux/file.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -505,36 +506,68 @@ static int nydusfs_dev_reply_init(struct nydusfs_dev_file *df,
 	return err;
 }
 
+/*
+ * The READ reply's body: the short form, or with PRESENT_AFTER the long
+ * one (the chunks the daemon has after the range too).  0 or -errno.
+ */
+static int nydusfs_dev_read_reply_body(struct nydusfs_dev_file *df,
+				       const struct nydusfs_dev_hdr *hdr,
+				       const char __user *ubuf, size_t count,
+				       struct nydusfs_dev_read_reply_after *body)
+{
+	size_t len = sizeof(body->head);
+
+	if (df->features & NYDUSFS_DEV_F_PRESENT_AFTER)
+		len = sizeof(*body);
+	memset(body, 0, sizeof(*body));
+	if (count != len)
+		return -EINVAL;
+	if (copy_from_user(body, ubuf, len))
+		return -EFAULT;
+	if (body->reserved || (hdr->error && body->present_after))
+		return -EINVAL;
+	return 0;
+}
+
+/* Does @body match @req's READ, and stay within its blob's chunks? */
+static bool nydusfs_dev_read_reply_fits(struct nydusfs_req *req,
+					const struct nydusfs_dev_read_reply_after *body)
+{
+	const struct nydusfs_dev_read *rd = nydusfs_req_body(req);
+	u64 end = (u64)rd->chunk_index + rd->chunk_count + body->present_after;
+
+	return body->head.chunk_index == rd->chunk_index &&
+	       body->head.chunk_count == rd->chunk_count &&
+	       end <= req->obj->blob.chunk_count;
+}
+
 static int nydusfs_dev_reply_read(struct nydusfs_dev_file *df,
 				  const struct nydusfs_dev_hdr *hdr,
 				  const char __user *ubuf, size_t count)
 {
-	struct nydusfs_dev_read_reply body;
+	struct nydusfs_dev_read_reply_after body;
 	struct nydusfs_dev_read *rd;
 	struct nydusfs_req *req;
-	int err = 0;
-	u32 i;
+	unsigned int n;
+	int err;
 
-	if (count != sizeof(body))
-		return -EINVAL;
-	if (copy_from_user(&body, ubuf, sizeof(body)))
-		return -EFAULT;
+	err = nydusfs_dev_read_reply_body(df, hdr, ubuf, count, &body);
+	if (err)
+		return err;
 	mutex_lock(&nydusfs_dev.lock);
 	req = nydusfs_dev_find_locked(df, hdr, &err);
 	if (req) {
 		rd = nydusfs_req_body(req);
-		if (body.chunk_index != rd->chunk_index ||
-		    body.chunk_count != rd->chunk_count) {
+		if (!nydusfs_dev_read_reply_fits(req, &body)) {
 			req = NULL;
 			err = -EINVAL;
 		}
 	}
 	if (req) {
-		/* the claim is checked again at the chunk's next use */
-		for (i = 0; i < rd->chunk_count && !hdr->error; i++) {
-			clear_bit(rd->chunk_index + i, req->obj->checked);
-			set_bit(rd->chunk_index + i, req->obj->present);
-		}
+		/* the claim is checked again at each chunk's next use */
+		n = hdr->error ? 0 : rd->chunk_count + body.present_after;
+		bitmap_clear(req->obj->checked, rd->chunk_index, n);
+		bitmap_set(req->obj->present, rd->chunk_index, n);
 		if (hdr->error)
 			pr_warn_ratelimited("nydusfs: daemon failed READ of blob %*phN chunk %u: %d\n",
 					    NYDUSFS_DIGEST_SIZE, rd->blob.digest,

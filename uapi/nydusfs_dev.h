@@ -24,8 +24,17 @@
 #define NYDUSFS_OP_READ		2	/* put these chunks in the cache file */
 #define NYDUSFS_OP_CLOSE	3	/* the kernel dropped a blob; no reply */
 
-/* Protocol features; none defined in version 1. */
-#define NYDUSFS_DEV_FEATURES		0U
+/*
+ * Protocol features.  The kernel offers them in INIT; the daemon's INIT
+ * reply names the ones it uses.
+ *
+ * NYDUSFS_DEV_F_PRESENT_AFTER: a READ reply is a struct
+ *	nydusfs_dev_read_reply_after, which may also name the chunks right
+ *	after the range that are in the cache file (the daemon fetched them
+ *	ahead), so that reading them costs no upcall.
+ */
+#define NYDUSFS_DEV_F_PRESENT_AFTER	0x1U
+#define NYDUSFS_DEV_FEATURES		NYDUSFS_DEV_F_PRESENT_AFTER
 
 /* READ flags */
 #define NYDUSFS_READ_REFETCH	0x1	/* cached bytes were wrong: fetch again */
@@ -155,6 +164,23 @@ struct nydusfs_dev_read_reply {
 	__u32 chunk_count;
 };
 
+/**
+ * struct nydusfs_dev_read_reply_after - body of a READ reply with
+ *	NYDUSFS_DEV_F_PRESENT_AFTER
+ * @head: as struct nydusfs_dev_read_reply
+ * @present_after: how many chunks right after the range, from
+ *	chunk_index + chunk_count on, are in the cache file too, each at its
+ *	uncompressed_offset and checked against its digest; 0 with an error.
+ *	Like the OPEN bitmap, a claim the kernel checks at each one's first
+ *	use, and the range plus these must lie within the blob's chunks.
+ * @reserved: zero
+ */
+struct nydusfs_dev_read_reply_after {
+	struct nydusfs_dev_read_reply head;
+	__u32 present_after;
+	__u32 reserved;
+};
+
 /*
  * Bodies by opcode:
  *
@@ -162,7 +188,9 @@ struct nydusfs_dev_read_reply {
  *	INIT	struct nydusfs_dev_init		struct nydusfs_dev_init_reply
  *	OPEN	struct nydusfs_dev_blob		struct nydusfs_dev_open_reply
  *						+ bitmap_bytes of bitmap
- *	READ	struct nydusfs_dev_read		struct nydusfs_dev_read_reply
+ *	READ	struct nydusfs_dev_read		struct nydusfs_dev_read_reply, or
+ *						struct nydusfs_dev_read_reply_after
+ *						with NYDUSFS_DEV_F_PRESENT_AFTER
  *	CLOSE	struct nydusfs_dev_blob		none: CLOSE is not answered
  */
 

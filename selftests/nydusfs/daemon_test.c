@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -606,6 +607,120 @@ TEST_F_TIMEOUT(ids, close_holds_id, 60)
 		if (m.hdr.opcode == NYDUSFS_OP_CLOSE && m.hdr.object_id == old_id)
 			closed = true;
 	EXPECT_TRUE(closed);
+	close(open_rep.fd);
+}
+
+/* ---- READ replies naming the chunks present after their range ---- */
+
+/* A reader of the whole of @mnt/data: exits 0 if it read @size bytes */
+static pid_t ids_reader_all(const char *mnt, off_t size)
+{
+	char path[PATH_MAX + 16], buf[4096];
+	pid_t pid = fork();
+	off_t got = 0;
+	ssize_t n;
+	int fd;
+
+	if (pid)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	snprintf(path, sizeof(path), "%s/data", mnt);
+	fd = open(path, O_RDONLY);
+	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+		got += n;
+	_exit(got == size ? 0 : 1);
+}
+
+/* Answer READ @m with @error and @after; 0 or -errno of the write */
+static int ids_reply_after(int dev, const struct ids_msg *m, int error,
+			   uint32_t after, uint32_t reserved)
+{
+	const struct nydusfs_dev_read *rd = (const void *)m->body;
+	struct nydusfs_dev_read_reply_after rep = {
+		.head = { rd->chunk_index, rd->chunk_count },
+		.present_after = after, .reserved = reserved,
+	};
+
+	return ids_reply(dev, &m->hdr, error, &rep, sizeof(rep));
+}
+
+/*
+ * With PRESENT_AFTER: malformed long replies are refused (short form,
+ * nonzero reserved, present_after with an error, or past the blob's
+ * chunks); a good one marks the chunks after the range present, and the
+ * reader gets them from the cache file with no READ of their own.
+ */
+TEST_F_TIMEOUT(ids, present_after, 60)
+{
+	struct nydusfs_dev_init_reply init = {
+		.version = NYDUSFS_DEV_VERSION,
+		.features = NYDUSFS_DEV_F_PRESENT_AFTER,
+	};
+	struct nydusfs_dev_open_reply open_rep = {};
+	const struct nydusfs_dev_init *in;
+	const struct nydusfs_dev_blob *b;
+	const struct nydusfs_dev_read *rd;
+	struct nydusfs_dev_read_reply short_rep;
+	char cache[PATH_MAX + 16], *fill;
+	uint32_t nchunks, left;
+	struct ids_msg m;
+	int status, reads = 0;
+	pid_t pid;
+
+	ST_SKIPPED();
+	self->dev = open(ST_DEV, O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, self->dev);
+	ASSERT_EQ(0, ids_take(self->dev, &m, 10000));
+	ASSERT_EQ(NYDUSFS_OP_INIT, m.hdr.opcode);
+	in = (const void *)m.body;
+	ASSERT_TRUE(in->features & NYDUSFS_DEV_F_PRESENT_AFTER);
+	ASSERT_EQ(0, ids_reply(self->dev, &m.hdr, 0, &init, sizeof(init)));
+
+	ASSERT_EQ(0, st_mount(self->img.bootstrap, self->mnt, "timeout=5"));
+	pid = ids_reader_all(self->mnt, 262144);
+	ASSERT_EQ(0, ids_take_open_read(self->dev, &m));
+	ASSERT_EQ(NYDUSFS_OP_OPEN, m.hdr.opcode);
+	b = (const void *)m.body;
+	nchunks = b->chunk_count;
+	/* every chunk's range holds data: what the daemon claims is there */
+	snprintf(cache, sizeof(cache), "%s/cache", self->tmp);
+	open_rep.fd = open(cache, O_RDWR | O_CREAT, 0600);
+	ASSERT_LE(0, open_rep.fd);
+	fill = malloc(b->uncompressed_size);
+	ASSERT_NE(NULL, fill);
+	memset(fill, 'x', b->uncompressed_size);
+	ASSERT_EQ((ssize_t)b->uncompressed_size,
+		  pwrite(open_rep.fd, fill, b->uncompressed_size, 0));
+	free(fill);
+	ASSERT_EQ(0, ids_reply(self->dev, &m.hdr, 0, &open_rep, sizeof(open_rep)));
+
+	ASSERT_EQ(0, ids_take_open_read(self->dev, &m));
+	ASSERT_EQ(NYDUSFS_OP_READ, m.hdr.opcode);
+	rd = (const void *)m.body;
+	ASSERT_EQ(0, rd->chunk_index);
+	ASSERT_GT(4, rd->chunk_count);	/* data is chunks 0..3 */
+	left = nchunks - rd->chunk_count;
+	short_rep.chunk_index = rd->chunk_index;
+	short_rep.chunk_count = rd->chunk_count;
+	EXPECT_EQ(-EINVAL, ids_reply(self->dev, &m.hdr, 0, &short_rep,
+				     sizeof(short_rep)));
+	EXPECT_EQ(-EINVAL, ids_reply_after(self->dev, &m, 0, 1, 1));
+	EXPECT_EQ(-EINVAL, ids_reply_after(self->dev, &m, -EIO, 1, 0));
+	EXPECT_EQ(-EINVAL, ids_reply_after(self->dev, &m, 0, left + 1, 0));
+	EXPECT_EQ(-EINVAL, ids_reply_after(self->dev, &m, 0, UINT32_MAX, 0));
+	/* the chunks of data after the first: present (the rest too) */
+	ASSERT_EQ(0, ids_reply_after(self->dev, &m, 0, left, 0));
+
+	/* the reader needs no other READ */
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (ids_take(self->dev, &m, 100) || m.hdr.opcode != NYDUSFS_OP_READ)
+			continue;
+		reads++;
+		ids_reply_after(self->dev, &m, -EIO, 0, 0);
+	}
+	EXPECT_EQ(0, reads);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_EQ(0, st_umount(self->mnt));
 	close(open_rep.fd);
 }
 
