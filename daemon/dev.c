@@ -250,9 +250,12 @@ int dev_check_chunk(const struct nydusfs_dev_blob *db, uint32_t index,
 }
 
 /*
- * How many chunks right after @r's range the cache holds, in a row: with
- * PRESENT_AFTER the reply names them, and the kernel reads them (what
- * readahead and prefetch fetched) with no upcall of their own.
+ * How many chunks right after @r's range prefetch brought into the cache,
+ * in a row: with PRESENT_AFTER the reply names them, and the kernel reads
+ * them (a startup profile, laid out in the order the workload reads it)
+ * with no upcall of their own.  Not the chunks readahead fetched: its
+ * READs are what tell readahead (fetch.c) where the reader is, and so
+ * when to queue the next batch.
  */
 #define PRESENT_AFTER_MAX	65536
 
@@ -261,10 +264,10 @@ static uint32_t present_after(const struct dreq *r)
 	const struct cblob *b = r->blob;
 	uint32_t i = r->chunk_index + r->chunk_count, n = 0;
 
-	if (r->err || !b || !b->present)
+	if (r->err || !b || !b->present || !b->prefetched)
 		return 0;
 	while (i < b->nchunks && n < PRESENT_AFTER_MAX &&
-	       chunk_bit(b->present, i)) {
+	       chunk_bit(b->prefetched, i) && chunk_bit(b->present, i)) {
 		i++;
 		n++;
 	}

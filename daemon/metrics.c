@@ -239,7 +239,7 @@ char *metrics_text(void)
 		(unsigned long long)dstats.init, (unsigned long long)dstats.open,
 		(unsigned long long)dstats.read, (unsigned long long)dstats.close);
 	one(f, "device_present_after_chunks_total", "counter",
-	    "Chunks READ replies named present after their range (the kernel reads them without an upcall).",
+	    "Prefetched chunks READ replies named present after their range (the kernel reads them without an upcall).",
 	    dstats.present_after);
 	one(f, "device_reply_errors_total", "counter",
 	    "Replies the kernel refused.", dstats.reply_errors);

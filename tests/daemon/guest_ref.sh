@@ -35,7 +35,9 @@
 #             libc, md5sum, os-release): nydusfs mount has nydusfsd fetch
 #             its EARLY_BYTES while it downloads the bootstrap; the
 #             profile is served from them (early_served_requests_total),
-#             none fails, and md5sum of os-release run from it is right
+#             none fails, and md5sum of os-release run from it is right;
+#             READ replies named profile chunks present ahead of their
+#             range (nydusfs.ko and nydusfsd with PRESENT_AFTER)
 #   badann    minbase:badann (v1's layers, the bootstrap annotation
 #             naming another digest): nydusfs mount fails, saying the
 #             kernel refused the bootstrap; nothing mounted or registered,
@@ -224,9 +226,10 @@ e=$(metric nydusfsd_early_fetches_total)
 eb=$(metric nydusfsd_early_bytes_total)
 es=$(metric nydusfsd_early_served_requests_total)
 ef=$(metric nydusfsd_early_failures_total)
-say "early: $e fetch(es), $eb of $EARLY_BYTES bytes, $es range(s) served, $ef failed"
+pa=$(metric nydusfsd_device_present_after_chunks_total)
+say "early: $e fetch(es), $eb of $EARLY_BYTES bytes, $es range(s) served, $ef failed; READ replies named $pa prefetched chunks present ahead"
 [ "$e" = 1 ] && [ "$eb" = "$EARLY_BYTES" ] && [ "${es:-0}" -ge 1 ] &&
-	[ "$ef" = 0 ] || rc=1
+	[ "$ef" = 0 ] && [ "${pa:-0}" -ge 1 ] || rc=1
 result $rc early
 
 # ---- badann: the kernel's digest check refuses the bootstrap ----
