@@ -504,17 +504,29 @@ static int ids_reply(int dev, const struct nydusfs_dev_hdr *req, int error,
 	return write(dev, &m, m.hdr.len) == m.hdr.len ? 0 : -errno;
 }
 
-static pid_t ids_reader(const char *mnt)
+/* Fork a reader: 0 in the child, with @mnt/data open in *@fd (or -1) */
+static pid_t ids_fork_open(const char *mnt, int *fd)
 {
-	char path[PATH_MAX + 16], buf[4096];
+	char path[PATH_MAX + 16];
 	pid_t pid = fork();
-	int fd;
 
 	if (pid)
 		return pid;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(path, sizeof(path), "%s/data", mnt);
-	fd = open(path, O_RDONLY);
+	*fd = open(path, O_RDONLY);
+	return 0;
+}
+
+/* A reader of @mnt/data whose first read must fail: exits 0 if it does */
+static pid_t ids_reader(const char *mnt)
+{
+	char buf[4096];
+	int fd;
+	pid_t pid = ids_fork_open(mnt, &fd);
+
+	if (pid)
+		return pid;
 	_exit(fd >= 0 && read(fd, buf, sizeof(buf)) < 0 ? 0 : 1);
 }
 
@@ -615,17 +627,14 @@ TEST_F_TIMEOUT(ids, close_holds_id, 60)
 /* A reader of the whole of @mnt/data: exits 0 if it read @size bytes */
 static pid_t ids_reader_all(const char *mnt, off_t size)
 {
-	char path[PATH_MAX + 16], buf[4096];
-	pid_t pid = fork();
+	char buf[4096];
 	off_t got = 0;
 	ssize_t n;
 	int fd;
+	pid_t pid = ids_fork_open(mnt, &fd);
 
 	if (pid)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	snprintf(path, sizeof(path), "%s/data", mnt);
-	fd = open(path, O_RDONLY);
 	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
 		got += n;
 	_exit(got == size ? 0 : 1);
